@@ -1,0 +1,136 @@
+//! Matching server frames to a client's requests and subscriptions (SPEC §4.3).
+
+use serde_json::Value;
+
+use crate::{Action, Reply, Request, RequestId};
+
+/// What a server frame is, from the point of view of one client socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classification {
+    /// The reply to the outstanding request with this request_id and action.
+    Reply {
+        /// The request's request_id (null when it had none).
+        request_id: RequestId,
+        /// The request's action.
+        action: Action,
+    },
+    /// An event pushed for the subscription made with this request_id.
+    Event {
+        /// The request_id of the subscribing request.
+        subscription: RequestId,
+        /// The event name: `update` or `delete`.
+        action: Action,
+    },
+    /// Neither: the frame answers nothing outstanding and belongs to no subscription.
+    Unexpected {
+        /// Why it matched nothing.
+        reason: String,
+    },
+}
+
+/// A subscription the server acknowledged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    /// The subscribing request's request_id.
+    pub request_id: RequestId,
+    /// Value of the lookup argument.
+    pub lookup: Value,
+}
+
+/// Tracks one socket's outstanding requests and live subscriptions.
+///
+/// Requests are matched by request_id and action, never by arrival order. A reply to
+/// `subscribe_instance` with a 2xx status opens a subscription; a reply to
+/// `unsubscribe_instance` with a 2xx status closes every subscription to that lookup.
+/// A request_id in use by a live subscription MUST NOT be reused for a request whose
+/// action is `update` or `delete` (SPEC §4.3): its reply could not be told from an event.
+#[derive(Debug, Clone, Default)]
+pub struct Correlator {
+    lookup_field: String,
+    outstanding: Vec<Request>,
+    subscriptions: Vec<Subscription>,
+}
+
+impl Correlator {
+    /// A correlator for a consumer whose lookup argument is `lookup_field` (usually `pk`).
+    pub fn new(lookup_field: impl Into<String>) -> Self {
+        Correlator {
+            lookup_field: lookup_field.into(),
+            ..Correlator::default()
+        }
+    }
+
+    /// Records a request just sent.
+    pub fn sent(&mut self, request: Request) {
+        self.outstanding.push(request);
+    }
+
+    /// The requests not yet answered.
+    pub fn outstanding(&self) -> &[Request] {
+        &self.outstanding
+    }
+
+    /// The live subscriptions.
+    pub fn subscriptions(&self) -> &[Subscription] {
+        &self.subscriptions
+    }
+
+    /// Classifies a received frame and updates the state it implies.
+    pub fn received(&mut self, reply: &Reply) -> Classification {
+        let request_id = &reply.request_id;
+        let action = reply.action_name();
+        let answered = self.outstanding.iter().position(|request| {
+            request.request_id.as_ref().unwrap_or(&RequestId(Value::Null)) == request_id
+                && action.is_none_or(|action| *action == request.action)
+        });
+        if let Some(index) = answered {
+            let request = self.outstanding.remove(index);
+            if reply.is_success() {
+                self.apply(&request);
+            }
+            return Classification::Reply {
+                request_id: request_id.clone(),
+                action: request.action,
+            };
+        }
+        match action {
+            Some(event @ (Action::Update | Action::Delete))
+                if self
+                    .subscriptions
+                    .iter()
+                    .any(|subscription| &subscription.request_id == request_id) =>
+            {
+                Classification::Event {
+                    subscription: request_id.clone(),
+                    action: event.clone(),
+                }
+            }
+            _ => Classification::Unexpected {
+                reason: format!(
+                    "no outstanding request and no subscription has request_id {request_id} (action {})",
+                    reply.action.to_value()
+                ),
+            },
+        }
+    }
+
+    fn apply(&mut self, request: &Request) {
+        let lookup = request.args.get(&self.lookup_field).cloned();
+        match (&request.action, lookup, &request.request_id) {
+            (Action::SubscribeInstance, Some(lookup), Some(request_id)) => {
+                let subscription = Subscription {
+                    request_id: request_id.clone(),
+                    lookup,
+                };
+                if !self.subscriptions.contains(&subscription) {
+                    self.subscriptions.push(subscription);
+                }
+            }
+            (Action::UnsubscribeInstance, Some(lookup), _) => {
+                self.subscriptions
+                    .retain(|subscription| subscription.lookup != lookup);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! One type per message kind, each the source of one JSON Schema (SPEC §5, §6, §7).
+//!
+//! `Request` and `Reply` carry every frame; the types here are their refinements for
+//! one action and outcome, with constant action names and statuses, so each schema states
+//! exactly what a frame of that kind holds.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+use serde_json::{Map, Value};
+
+use crate::{ReplyAction, RequestId, SubscriptionId};
+
+macro_rules! action_tag {
+    ($(#[$doc:meta])* $name:ident = $wire:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct $name;
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str($wire)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = Cow::<'de, str>::deserialize(deserializer)?;
+                if name == $wire {
+                    Ok($name)
+                } else {
+                    Err(D::Error::custom(format_args!("expected action {:?}, found {:?}", $wire, name)))
+                }
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({"type": "string", "const": $wire})
+            }
+        }
+    };
+}
+
+/// Constant action names, one type each.
+pub mod tag {
+    use super::*;
+
+    action_tag!(/// The action name `retrieve`.
+        Retrieve = "retrieve");
+    action_tag!(/// The action name `subscribe_instance`.
+        SubscribeInstance = "subscribe_instance");
+    action_tag!(/// The action name `unsubscribe_instance`.
+        UnsubscribeInstance = "unsubscribe_instance");
+    action_tag!(/// The action name `list`.
+        List = "list");
+    action_tag!(/// The action name `create`.
+        Create = "create");
+    action_tag!(/// The action name `update`.
+        Update = "update");
+    action_tag!(/// The action name `patch`.
+        Patch = "patch");
+    action_tag!(/// The action name `delete`.
+        Delete = "delete");
+}
+
+/// A constant `response_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status<const CODE: u16>;
+
+impl<const CODE: u16> Serialize for Status<CODE> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(CODE)
+    }
+}
+
+impl<'de, const CODE: u16> Deserialize<'de> for Status<CODE> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = u16::deserialize(deserializer)?;
+        if code == CODE {
+            Ok(Status)
+        } else {
+            Err(D::Error::custom(format_args!(
+                "expected response_status {CODE}, found {code}"
+            )))
+        }
+    }
+}
+
+impl<const CODE: u16> JsonSchema for Status<CODE> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Status{CODE}").into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "const": CODE})
+    }
+}
+
+/// The `errors` of a successful frame: always the empty list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoErrors;
+
+impl Serialize for NoErrors {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(std::iter::empty::<()>())
+    }
+}
+
+impl<'de> Deserialize<'de> for NoErrors {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let errors = Vec::<Value>::deserialize(deserializer)?;
+        if errors.is_empty() {
+            Ok(NoErrors)
+        } else {
+            Err(D::Error::custom("expected no errors"))
+        }
+    }
+}
+
+impl JsonSchema for NoErrors {
+    fn schema_name() -> Cow<'static, str> {
+        "NoErrors".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"description": "Always empty on success.", "type": "array", "maxItems": 0})
+    }
+}
+
+/// The lookup argument: the primary key (or other lookup field) of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Lookup(pub Value);
+
+impl JsonSchema for Lookup {
+    fn schema_name() -> Cow<'static, str> {
+        "Lookup".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Value of the lookup field (pk unless the consumer sets lookup_field). DCRF accepts an integer or its string form.",
+            "type": ["integer", "string"],
+            "examples": [1, "1"]
+        })
+    }
+}
+
+/// A serialized instance: the fields the serializer outputs.
+pub type Instance = Map<String, Value>;
+
+/// Request `retrieve`: read one instance (SPEC §5.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1}))]
+pub struct RetrieveRequest {
+    /// Always `retrieve`.
+    pub action: tag::Retrieve,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The instance to read.
+    pub pk: Lookup,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `subscribe_instance`: subscribe to changes of one instance (SPEC §5.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1}))]
+pub struct SubscribeInstanceRequest {
+    /// Always `subscribe_instance`.
+    pub action: tag::SubscribeInstance,
+    /// Carried back by the reply and by every event of the subscription.
+    pub request_id: SubscriptionId,
+    /// The instance to watch.
+    pub pk: Lookup,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `unsubscribe_instance`: cancel the subscriptions of this socket to one instance (SPEC §5.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    example = serde_json::json!({"action": "unsubscribe_instance", "request_id": 1550052, "pk": 1}),
+    example = serde_json::json!({"action": "unsubscribe_instance", "pk": 1})
+)]
+pub struct UnsubscribeInstanceRequest {
+    /// Always `unsubscribe_instance`.
+    pub action: tag::UnsubscribeInstance,
+    /// Echoed back in the reply; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The instance to stop watching.
+    pub pk: Lookup,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `list`: read every instance (SPEC §6.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "list", "request_id": 7}))]
+pub struct ListRequest {
+    /// Always `list`.
+    pub action: tag::List,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `create`: create an instance from `data` (SPEC §6.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}}))]
+pub struct CreateRequest {
+    /// Always `create`.
+    pub action: tag::Create,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The fields of the new instance, as the serializer reads them.
+    pub data: Map<String, Value>,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `update`: replace the fields of an instance (SPEC §6.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}}))]
+pub struct UpdateRequest {
+    /// Always `update`.
+    pub action: tag::Update,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The instance to update.
+    pub pk: Lookup,
+    /// The new fields.
+    pub data: Map<String, Value>,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `patch`: change some fields of an instance (SPEC §6.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}))]
+pub struct PatchRequest {
+    /// Always `patch`.
+    pub action: tag::Patch,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The instance to change.
+    pub pk: Lookup,
+    /// The changed fields.
+    pub data: Map<String, Value>,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Request `delete`: delete an instance (SPEC §6.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1}))]
+pub struct DeleteRequest {
+    /// Always `delete`.
+    pub action: tag::Delete,
+    /// Echoed back in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    /// The instance to delete.
+    pub pk: Lookup,
+    /// Other keys, passed to the action.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Reply to `retrieve`: the serialized instance, status 200 (SPEC §5.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050}))]
+pub struct RetrieveReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The serialized instance.
+    pub data: Instance,
+    /// Always `retrieve`.
+    pub action: tag::Retrieve,
+    /// Always 200.
+    pub response_status: Status<200>,
+    /// The request's request_id.
+    pub request_id: RequestId,
+}
+
+/// Reply to `subscribe_instance`: status 201, data null (SPEC §5.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050}))]
+pub struct SubscribeInstanceReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// Always null.
+    pub data: (),
+    /// Always `subscribe_instance`.
+    pub action: tag::SubscribeInstance,
+    /// Always 201.
+    pub response_status: Status<201>,
+    /// The subscribing request's request_id.
+    pub request_id: RequestId,
+}
+
+/// Reply to `unsubscribe_instance`: status 204, data null (SPEC §5.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": 1550052}),
+    example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null})
+)]
+pub struct UnsubscribeInstanceReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// Always null.
+    pub data: (),
+    /// Always `unsubscribe_instance`.
+    pub action: tag::UnsubscribeInstance,
+    /// Always 204.
+    pub response_status: Status<204>,
+    /// The request's request_id, or null when it had none.
+    pub request_id: RequestId,
+}
+
+/// Pushed `update` event: the instance changed; data is the instance as serialized when the event is delivered (SPEC §5.5). The reply to an `update` request has the same shape (SPEC §6.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050}))]
+pub struct UpdateEvent {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The instance, serialized when the event is delivered.
+    pub data: Instance,
+    /// Always `update`.
+    pub action: tag::Update,
+    /// Always 200.
+    pub response_status: Status<200>,
+    /// The request_id of the subscribing request.
+    pub request_id: RequestId,
+}
+
+/// The data of a `delete` event: the primary key of the deleted instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeletedInstance {
+    /// Primary key of the deleted instance.
+    pub pk: Value,
+}
+
+/// Pushed `delete` event: the instance was deleted (SPEC §5.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050}))]
+pub struct DeleteEvent {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The primary key of the deleted instance.
+    pub data: DeletedInstance,
+    /// Always `delete`.
+    pub action: tag::Delete,
+    /// Always 204.
+    pub response_status: Status<204>,
+    /// The request_id of the subscribing request.
+    pub request_id: RequestId,
+}
+
+/// Reply to `list`: every instance, status 200 (SPEC §6.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7}))]
+pub struct ListReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The serialized instances.
+    pub data: Vec<Instance>,
+    /// Always `list`.
+    pub action: tag::List,
+    /// Always 200.
+    pub response_status: Status<200>,
+    /// The request's request_id.
+    pub request_id: RequestId,
+}
+
+/// Reply to `create`: the new instance, status 201 (SPEC §6.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8}))]
+pub struct CreateReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The serialized new instance.
+    pub data: Instance,
+    /// Always `create`.
+    pub action: tag::Create,
+    /// Always 201.
+    pub response_status: Status<201>,
+    /// The request's request_id.
+    pub request_id: RequestId,
+}
+
+/// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10}))]
+pub struct PatchReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The serialized instance after the change.
+    pub data: Instance,
+    /// Always `patch`.
+    pub action: tag::Patch,
+    /// Always 200.
+    pub response_status: Status<200>,
+    /// The request's request_id.
+    pub request_id: RequestId,
+}
+
+/// Reply to `delete`: status 204, data null (SPEC §6.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11}))]
+pub struct DeleteReply {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// Always null.
+    pub data: (),
+    /// Always `delete`.
+    pub action: tag::Delete,
+    /// Always 204.
+    pub response_status: Status<204>,
+    /// The request's request_id.
+    pub request_id: RequestId,
+}
+
+/// The errors of a failed frame: at least one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorList(pub Vec<Value>);
+
+impl JsonSchema for ErrorList {
+    fn schema_name() -> Cow<'static, str> {
+        "ErrorList".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "At least one error: a message string, or an object mapping each invalid field to its messages.",
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": ["string", "object"]},
+            "examples": [["Not found"], [{"username": ["This field is required."]}]]
+        })
+    }
+}
+
+/// A 4xx or 5xx status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorStatus(pub u16);
+
+impl JsonSchema for ErrorStatus {
+    fn schema_name() -> Cow<'static, str> {
+        "ErrorStatus".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "minimum": 400, "maximum": 599})
+    }
+}
+
+/// Any failure: a reply or event with a 4xx or 5xx status and at least one error (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    example = serde_json::json!({"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1550050}),
+    example = serde_json::json!({"errors": ["Method \"foo\" not allowed."], "data": null, "action": "foo", "response_status": 405, "request_id": 3}),
+    example = serde_json::json!({"errors": ["Unable to find action in message body."], "data": null, "action": null, "response_status": 405, "request_id": null})
+)]
+pub struct ErrorReply {
+    /// What went wrong.
+    pub errors: ErrorList,
+    /// Usually null.
+    pub data: Value,
+    /// The request's action echoed back, the event name, or null.
+    pub action: ReplyAction,
+    /// The failure's status code.
+    pub response_status: ErrorStatus,
+    /// The request's request_id, or null.
+    pub request_id: RequestId,
+}

@@ -1,0 +1,180 @@
+//! JSON Schemas generated from the message types (SPEC §9).
+
+use std::path::Path;
+
+use schemars::{JsonSchema, Schema, generate::SchemaSettings};
+use serde_json::Value;
+
+use crate::messages::*;
+use crate::{Multiplexed, Reply, Request};
+
+/// Base of every schema's `$id`; the `.invalid` host never resolves, so tools never fetch it.
+pub const ID_BASE: &str = "https://dcrf-spec.invalid/schemas";
+
+/// The command that rewrites `schemas/` from the types.
+pub const REGENERATE_COMMAND: &str = "UPDATE_SCHEMAS=1 cargo test -p dcrf-protocol --test schemas";
+
+/// A JSON Schema dialect the schemas are published in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draft {
+    /// JSON Schema 2020-12, the canonical set.
+    Draft2020_12,
+    /// JSON Schema draft-07: what AsyncAPI payloads and json-schema-to-typescript read.
+    Draft07,
+}
+
+impl Draft {
+    /// Both dialects.
+    pub const ALL: [Draft; 2] = [Draft::Draft2020_12, Draft::Draft07];
+
+    /// The folder of `schemas/` holding this dialect.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Draft::Draft2020_12 => "2020-12",
+            Draft::Draft07 => "draft-07",
+        }
+    }
+
+    fn settings(self) -> SchemaSettings {
+        match self {
+            Draft::Draft2020_12 => SchemaSettings::draft2020_12(),
+            Draft::Draft07 => SchemaSettings::draft07(),
+        }
+    }
+}
+
+/// Who sends a message kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server.
+    Client,
+    /// Server to client.
+    Server,
+    /// Either way (the multiplexed envelope).
+    Both,
+}
+
+macro_rules! message_kinds {
+    ($($variant:ident => $ty:ty, $file:literal, $direction:ident;)*) => {
+        /// Every message kind with a schema of its own.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum MessageKind {
+            $(
+                #[doc = concat!("`", $file, ".json`")]
+                $variant,
+            )*
+        }
+
+        impl MessageKind {
+            /// Every kind, in file order.
+            pub const ALL: &'static [MessageKind] = &[$(MessageKind::$variant),*];
+
+            /// File stem in `schemas/<draft>/`.
+            pub fn file_stem(self) -> &'static str {
+                match self { $(MessageKind::$variant => $file),* }
+            }
+
+            /// Who sends this kind.
+            pub fn direction(self) -> Direction {
+                match self { $(MessageKind::$variant => Direction::$direction),* }
+            }
+
+            fn raw_schema(self, draft: Draft) -> Schema {
+                match self {
+                    $(MessageKind::$variant => draft.settings().into_generator().into_root_schema_for::<$ty>()),*
+                }
+            }
+        }
+    };
+}
+
+message_kinds! {
+    Request => Request, "request", Client;
+    RetrieveRequest => RetrieveRequest, "retrieve-request", Client;
+    SubscribeInstanceRequest => SubscribeInstanceRequest, "subscribe-instance-request", Client;
+    UnsubscribeInstanceRequest => UnsubscribeInstanceRequest, "unsubscribe-instance-request", Client;
+    ListRequest => ListRequest, "list-request", Client;
+    CreateRequest => CreateRequest, "create-request", Client;
+    UpdateRequest => UpdateRequest, "update-request", Client;
+    PatchRequest => PatchRequest, "patch-request", Client;
+    DeleteRequest => DeleteRequest, "delete-request", Client;
+    Reply => Reply, "reply", Server;
+    RetrieveReply => RetrieveReply, "retrieve-reply", Server;
+    SubscribeInstanceReply => SubscribeInstanceReply, "subscribe-instance-reply", Server;
+    UnsubscribeInstanceReply => UnsubscribeInstanceReply, "unsubscribe-instance-reply", Server;
+    UpdateEvent => UpdateEvent, "update-event", Server;
+    DeleteEvent => DeleteEvent, "delete-event", Server;
+    ListReply => ListReply, "list-reply", Server;
+    CreateReply => CreateReply, "create-reply", Server;
+    PatchReply => PatchReply, "patch-reply", Server;
+    DeleteReply => DeleteReply, "delete-reply", Server;
+    ErrorReply => ErrorReply, "error-reply", Server;
+    Multiplexed => Multiplexed, "multiplexed", Both;
+}
+
+impl MessageKind {
+    /// The `$id` of this kind's schema in `draft`.
+    pub fn id(self, draft: Draft) -> String {
+        format!("{ID_BASE}/{}/{}.json", draft.dir(), self.file_stem())
+    }
+
+    /// The schema of this kind in `draft`, with `$id`, `title`, `description` and `examples`.
+    pub fn schema(self, draft: Draft) -> Value {
+        let mut schema = self.raw_schema(draft).to_value();
+        if let Value::Object(object) = &mut schema {
+            // `$schema` first, `$id` second: the order people expect to read.
+            let dialect = object.shift_remove("$schema");
+            let mut ordered = serde_json::Map::new();
+            if let Some(dialect) = dialect {
+                ordered.insert("$schema".into(), dialect);
+            }
+            ordered.insert("$id".into(), Value::from(self.id(draft)));
+            ordered.extend(std::mem::take(object));
+            *object = ordered;
+        }
+        schema
+    }
+
+    /// The schema as the pretty-printed text checked in under `schemas/`.
+    pub fn schema_text(self, draft: Draft) -> String {
+        let mut text = serde_json::to_string_pretty(&self.schema(draft)).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// Every schema file as (path relative to `schemas/`, contents).
+pub fn schema_files() -> Vec<(String, String)> {
+    Draft::ALL
+        .into_iter()
+        .flat_map(|draft| {
+            MessageKind::ALL.iter().map(move |kind| {
+                (
+                    format!("{}/{}.json", draft.dir(), kind.file_stem()),
+                    kind.schema_text(draft),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Writes every schema file under `root`, creating folders as needed.
+pub fn write_schema_files(root: &Path) -> std::io::Result<()> {
+    for (relative, contents) in schema_files() {
+        let path = root.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, contents)?;
+    }
+    Ok(())
+}
+
+/// The schema of any `JsonSchema` type in `draft`; for tools that extend this set.
+pub fn schema_for<T: JsonSchema>(draft: Draft) -> Value {
+    draft
+        .settings()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
