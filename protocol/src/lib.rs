@@ -27,6 +27,7 @@
 //! ```
 
 pub mod action;
+pub mod asyncapi;
 pub mod correlate;
 pub mod error;
 pub mod messages;

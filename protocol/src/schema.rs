@@ -143,9 +143,10 @@ impl MessageKind {
     }
 }
 
-/// Every schema file as (path relative to `schemas/`, contents).
+/// Every generated file as (path relative to `schemas/`, contents): the schemas of both
+/// dialects and the AsyncAPI document.
 pub fn schema_files() -> Vec<(String, String)> {
-    Draft::ALL
+    let mut files: Vec<(String, String)> = Draft::ALL
         .into_iter()
         .flat_map(|draft| {
             MessageKind::ALL.iter().map(move |kind| {
@@ -155,7 +156,9 @@ pub fn schema_files() -> Vec<(String, String)> {
                 )
             })
         })
-        .collect()
+        .collect();
+    files.push(("asyncapi.json".to_owned(), crate::asyncapi::document_text()));
+    files
 }
 
 /// Writes every schema file under `root`, creating folders as needed.
