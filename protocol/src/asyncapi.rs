@@ -89,6 +89,11 @@ const EVENTS: &[(&str, &str, MessageKind)] = &[
         MessageKind::DeleteEvent,
     ),
     (
+        "sendCreateEvent",
+        "A subscribed instance was saved again after its row was deleted (SPEC 5.6.3).",
+        MessageKind::CreateEvent,
+    ),
+    (
         "sendErrorEvent",
         "An update event whose instance was deleted before delivery (SPEC 5.8.3).",
         MessageKind::ErrorReply,

@@ -421,6 +421,22 @@ pub struct CreateReply {
     pub request_id: RequestId,
 }
 
+/// Pushed `create` event: a subscribed instance was saved after its row had been deleted, so Django inserted it again; data is the instance (SPEC §5.6.3, §10.9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46}))]
+pub struct CreateEvent {
+    /// Always empty.
+    pub errors: NoErrors,
+    /// The instance as saved again.
+    pub data: Instance,
+    /// Always `create`.
+    pub action: tag::Create,
+    /// Always 200.
+    pub response_status: Status<200>,
+    /// The request_id of the subscribing request.
+    pub request_id: RequestId,
+}
+
 /// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10}))]

@@ -106,6 +106,7 @@ message_kinds! {
     DeleteEvent => DeleteEvent, "delete-event", Server;
     ListReply => ListReply, "list-reply", Server;
     CreateReply => CreateReply, "create-reply", Server;
+    CreateEvent => CreateEvent, "create-event", Server;
     PatchReply => PatchReply, "patch-reply", Server;
     DeleteReply => DeleteReply, "delete-reply", Server;
     ErrorReply => ErrorReply, "error-reply", Server;

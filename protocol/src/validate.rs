@@ -195,6 +195,7 @@ impl FrameValidator {
             "delete" if value.get("data").is_some_and(Value::is_null) => MessageKind::DeleteReply,
             "delete" => MessageKind::DeleteEvent,
             "list" => MessageKind::ListReply,
+            "create" if status == 200 => MessageKind::CreateEvent,
             "create" => MessageKind::CreateReply,
             "patch" => MessageKind::PatchReply,
             _ => MessageKind::Reply,
