@@ -1,1 +1,52 @@
-//! placeholder
+//! A conformance harness for servers of the DCRF WebSocket protocol, in the style of
+//! Autobahn and h2spec.
+//!
+//! Each case checks one statement of the SPEC (`dcrf_protocol::spec`) and is named after its
+//! section: case `5.5.1` tests section 5.5. A case has a requirement level (MUST, SHOULD,
+//! MAY) and ends in a graded verdict: PASS, NON-STRICT (allowed but not recommended), FAIL,
+//! SKIPPED (the target lacks a capability, such as a way to change instances) or
+//! INFORMATIONAL. A server conforms when no MUST case fails.
+//!
+//! Every case opens its own connections and, when it needs to change an instance, creates
+//! its own through the target's mutation hook, so cases run concurrently. Replies are
+//! matched by `request_id`, never by arrival order; waits end at deadlines, never after
+//! fixed sleeps; where the SPEC says nothing more may arrive, the harness watches a quiet
+//! window. Every received frame is validated against the schema of its kind, and the full
+//! wire log is kept with the verdict.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dcrf_conformance::Error> {
+//! use dcrf_conformance::{RunOptions, Target, run};
+//!
+//! let target = Target::interop_layout("ws://127.0.0.1:8000/ws/");
+//! let report = run(&target, &RunOptions::default(), |_, _, _| {}).await?;
+//! for case in &report.cases {
+//!     println!("{} {} {}", case.id, case.verdict.label(), case.message);
+//! }
+//! std::process::exit(report.exit_code());
+//! # }
+//! ```
+//!
+//! [`transcript::collect`] returns the normalised transcripts of the portable cases by case
+//! id, the form the snapshot tests compare for the reference server and for real DCRF.
+
+mod case;
+pub mod cases;
+pub mod embedded;
+mod error;
+pub mod fuzz;
+pub mod http;
+mod mutation;
+pub mod report;
+mod runner;
+pub mod target;
+pub mod transcript;
+mod verdict;
+pub mod wire;
+
+pub use case::{Capability, Case};
+pub use embedded::EmbeddedServer;
+pub use error::Error;
+pub use runner::{RunOptions, RunReport, Summary, conforms, run};
+pub use target::{MutationConfig, Target};
+pub use verdict::{CaseResult, Finding, Level, Verdict};

@@ -1,1 +1,69 @@
-//! placeholder
+//! A small, fast reference server of the DCRF WebSocket protocol (SPEC, `dcrf_protocol::spec`).
+//!
+//! It serves the seed's `User` model the way DCRF 1.3.0 does, on one port:
+//!
+//! - `/ws/`: the seed consumer, `ObserverModelInstanceMixin` + `GenericAsyncAPIConsumer`:
+//!   `retrieve`, `subscribe_instance`, `unsubscribe_instance`, and the pushed `update` and
+//!   `delete` events (SPEC §5);
+//! - `/ws/full/`: the same plus the model mixins `list`, `create`, `update`, `patch`,
+//!   `delete` (SPEC §6);
+//! - `/ws/multiplexed/`: the full consumer behind channelsmultiplexer's envelope, stream
+//!   `users` (SPEC §8);
+//! - HTTP `GET /healthz` and the admin API of [`admin`], which makes out-of-band changes.
+//!
+//! Where DCRF closes the socket with 1011 on malformed input, this server replies with a
+//! 400 error frame and keeps the socket open (SPEC §2.3.2, §10.3). Every other reply matches
+//! the frames observed on DCRF 1.3.0 (`interop/dcrf/observed/`).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), dcrf_reference_server::Error> {
+//! use dcrf_reference_server::{Config, serve};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+//! let handle = serve(listener, Config::default()).await?;
+//! println!("listening on {}", handle.ws_url());
+//! handle.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Fan-out is built for load: one task per connection, a subscription registry keyed by
+//! primary key, one serialization of the instance per change with each
+//! subscriber's `request_id` spliced into the pre-rendered frame, and a bounded outbound
+//! queue per connection. A connection whose queue is full is a slow consumer: it is closed
+//! with code 1008 "slow consumer", and the broadcaster never waits for it.
+
+pub mod admin;
+mod config;
+mod error;
+mod http;
+mod registry;
+mod serializer;
+mod server;
+mod store;
+mod ws;
+
+pub use admin::{AdminClient, AdminResponse};
+pub use config::{Config, Fault, Faults, Limits, UserRecord};
+pub use error::Error;
+pub use server::{ServerHandle, serve};
+
+/// Reads a fixture file: a JSON array of `{"id", "username", "email", "password"?}`.
+pub fn read_fixture(path: &std::path::Path) -> Result<Vec<UserRecord>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| Error::ParseFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_stays_small() {
+        assert!(std::mem::size_of::<crate::Error>() <= 64);
+    }
+}

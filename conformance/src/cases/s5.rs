@@ -1,0 +1,723 @@
+//! SPEC section 5: the observer model instance (retrieve, subscriptions, update and delete
+//! events, fan-out, delivery).
+
+use dcrf_protocol::Action;
+use serde_json::{Value, json};
+
+use super::{
+    case, check_data_null, check_delete_event, check_envelope, check_errors, check_instance,
+    check_update_event, check_username,
+};
+use crate::case::{Case, Ctx, Step};
+use crate::verdict::Finding;
+use crate::wire::Conn;
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "5.1.1",
+            "retrieve-existing",
+            Must,
+            "5.1",
+            "retrieve of an existing instance answers 200 with the serialized instance",
+            [],
+            true,
+            retrieve_existing
+        ),
+        case!(
+            "5.1.2",
+            "retrieve-hides-write-only-fields",
+            Must,
+            "5.1",
+            "a retrieved instance shows no write-only field",
+            [],
+            true,
+            retrieve_write_only
+        ),
+        case!(
+            "5.2.1",
+            "retrieve-missing",
+            Must,
+            "5.2",
+            "retrieve of a missing instance answers 404 [\"Not found\"] with data null",
+            [],
+            true,
+            retrieve_missing
+        ),
+        case!(
+            "5.3.1",
+            "subscribe-created",
+            Must,
+            "5.3",
+            "subscribe_instance answers 201 with data null",
+            [],
+            true,
+            subscribe_created
+        ),
+        case!(
+            "5.3.2",
+            "subscribe-missing",
+            Must,
+            "5.3",
+            "subscribe_instance to a missing instance answers 404 [\"Not found\"]",
+            [],
+            true,
+            subscribe_missing
+        ),
+        case!(
+            "5.3.3",
+            "resubscribe-same-request-id",
+            Must,
+            "5.3",
+            "subscribing twice with one request_id succeeds and does not duplicate events",
+            [Mutation],
+            true,
+            resubscribe_same_id
+        ),
+        case!(
+            "5.4.1",
+            "unsubscribe-reply",
+            Must,
+            "5.4",
+            "unsubscribe_instance answers 204 with data null and the request_id echoed",
+            [],
+            true,
+            unsubscribe_reply
+        ),
+        case!(
+            "5.4.2",
+            "unsubscribe-without-request-id",
+            Must,
+            "5.4",
+            "unsubscribe_instance without request_id answers 204 with request_id null",
+            [],
+            true,
+            unsubscribe_without_id
+        ),
+        case!(
+            "5.4.3",
+            "unsubscribe-stops-events",
+            Must,
+            "5.4",
+            "after unsubscribe_instance with the subscribing request_id no event of the instance reaches the socket",
+            [Mutation],
+            true,
+            unsubscribe_stops_events
+        ),
+        case!(
+            "5.4.4",
+            "unsubscribe-without-request-id-stops-events",
+            Must,
+            "5.4",
+            "unsubscribe_instance without request_id also stops every event of the instance",
+            [Mutation],
+            true,
+            unsubscribe_without_id_stops_events
+        ),
+        case!(
+            "5.4.5",
+            "unsubscribe-keeps-other-instances",
+            Should,
+            "5.4",
+            "unsubscribing one instance leaves the subscription to another instance with the same request_id",
+            [Mutation],
+            false,
+            unsubscribe_keeps_others
+        ),
+        case!(
+            "5.4.6",
+            "unsubscribe-missing",
+            Must,
+            "5.4",
+            "unsubscribe_instance of a missing instance answers 404 [\"Not found\"]",
+            [],
+            true,
+            unsubscribe_missing
+        ),
+        case!(
+            "5.4.7",
+            "unsubscribe-with-other-request-id-cancels-nothing",
+            Must,
+            "5.4",
+            "unsubscribe_instance with a request_id that holds no subscription cancels nothing: the subscription keeps its events",
+            [Mutation],
+            true,
+            unsubscribe_other_id_stops_events
+        ),
+        case!(
+            "5.4.8",
+            "unsubscribe-one-of-two-request-ids-keeps-the-other",
+            Must,
+            "5.4",
+            "with two request_ids subscribed, unsubscribe_instance with one of them cancels only that one",
+            [Mutation],
+            true,
+            unsubscribe_one_of_two
+        ),
+        case!(
+            "5.5.1",
+            "update-event",
+            Must,
+            "5.5",
+            "an out-of-band change pushes an update event with the subscribing request_id and the new data",
+            [Mutation],
+            true,
+            update_event_integer
+        ),
+        case!(
+            "5.5.2",
+            "update-event-string-request-id",
+            Must,
+            "5.5",
+            "an update event carries a string request_id back exactly",
+            [Mutation],
+            true,
+            update_event_string
+        ),
+        case!(
+            "5.5.3",
+            "update-event-request-id-beyond-2^53",
+            Must,
+            "5.5",
+            "an update event carries the request_id 9007199254740993 back with the same digits",
+            [Mutation],
+            true,
+            update_event_big
+        ),
+        case!(
+            "5.5.4",
+            "update-events-per-change",
+            Must,
+            "5.8",
+            "two quick changes push two update events; the last shows the last state",
+            [Mutation],
+            false,
+            update_events_per_change
+        ),
+        case!(
+            "5.6.1",
+            "delete-event",
+            Must,
+            "5.6",
+            "deleting a subscribed instance pushes a delete event 204 {\"pk\": K}, then nothing",
+            [Mutation],
+            true,
+            delete_event
+        ),
+        case!(
+            "5.6.2",
+            "change-then-delete",
+            Must,
+            "5.6",
+            "a change followed at once by a delete pushes one update (or a superseded 404) and one delete event, then nothing",
+            [Mutation],
+            false,
+            change_then_delete
+        ),
+        case!(
+            "5.7.1",
+            "two-request-ids-one-socket",
+            Must,
+            "5.7",
+            "two request_ids subscribed on one socket receive exactly one event each",
+            [Mutation],
+            true,
+            two_ids_one_socket
+        ),
+        case!(
+            "5.7.2",
+            "two-sockets-one-instance",
+            Must,
+            "5.7",
+            "two sockets subscribed to one instance receive exactly one event each",
+            [Mutation],
+            true,
+            two_sockets
+        ),
+        case!(
+            "5.7.3",
+            "no-event-for-other-instance",
+            Must,
+            "5.7",
+            "a change of another instance sends nothing to the socket",
+            [Mutation],
+            true,
+            no_event_other_instance
+        ),
+        case!(
+            "5.7.4",
+            "retrieve-does-not-subscribe",
+            Must,
+            "5.7",
+            "a socket that only retrieved an instance receives nothing when it changes",
+            [Mutation],
+            true,
+            retrieve_does_not_subscribe
+        ),
+    ]
+}
+
+/// Sends `subscribe_instance` and checks the 201 reply (SPEC 5.3.1).
+pub(crate) async fn subscribe(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    request_id: &Value,
+    pk: &Value,
+) -> Step<()> {
+    conn.send(
+        ctx.request(Action::SubscribeInstance, request_id, pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = conn.expect_reply(request_id, ctx.until()).await?;
+    let what = format!("subscribe_instance reply on {}", conn.name());
+    check_envelope(&reply, &what, 201, &json!("subscribe_instance"), request_id)?;
+    check_data_null(&reply, &what)
+}
+
+/// Sends `unsubscribe_instance` (with `request_id`, or without when it is null) and checks
+/// the 204 reply (SPEC 5.4.1).
+pub(crate) async fn unsubscribe(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    request_id: &Value,
+    pk: &Value,
+) -> Step<()> {
+    let mut request = ctx.request(Action::UnsubscribeInstance, request_id, pk);
+    if request_id.is_null() {
+        request.request_id = None;
+    }
+    conn.send(request, ctx.until()).await?;
+    let reply = conn.expect_reply(request_id, ctx.until()).await?;
+    let what = format!("unsubscribe_instance reply on {}", conn.name());
+    check_envelope(
+        &reply,
+        &what,
+        204,
+        &json!("unsubscribe_instance"),
+        request_id,
+    )?;
+    check_data_null(&reply, &what)
+}
+
+async fn retrieve_existing(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!(1550050);
+    a.send(
+        ctx.request(Action::Retrieve, &rid, &ctx.target.existing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &rid)?;
+    check_instance(&ctx, &reply, "retrieve reply")?;
+    Ok(Finding::pass(
+        "200 with the serialized instance, action and request_id echoed",
+    ))
+}
+
+async fn retrieve_write_only(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!("write-only");
+    a.send(
+        ctx.request(Action::Retrieve, &rid, &ctx.target.existing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &rid)?;
+    check_instance(&ctx, &reply, "retrieve reply")?;
+    Ok(Finding::pass(format!(
+        "no write-only field ({}) in the instance",
+        ctx.target.write_only_fields.join(", ")
+    )))
+}
+
+async fn retrieve_missing(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!(1550052);
+    a.send(
+        ctx.request(Action::Retrieve, &rid, &ctx.target.missing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_envelope(&reply, "retrieve reply", 404, &json!("retrieve"), &rid)?;
+    check_errors(&reply, "retrieve reply", &["Not found"])?;
+    check_data_null(&reply, "retrieve reply")?;
+    Ok(Finding::pass("404 [\"Not found\"], data null"))
+}
+
+async fn subscribe_created(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    subscribe(&ctx, &mut a, &json!(1550053), &ctx.target.existing_pk).await?;
+    Ok(Finding::pass("201, data null, request_id echoed"))
+}
+
+async fn subscribe_missing(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!(1550054);
+    a.send(
+        ctx.request(Action::SubscribeInstance, &rid, &ctx.target.missing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_envelope(
+        &reply,
+        "subscribe_instance reply",
+        404,
+        &json!("subscribe_instance"),
+        &rid,
+    )?;
+    check_errors(&reply, "subscribe_instance reply", &["Not found"])?;
+    check_data_null(&reply, "subscribe_instance reply")?;
+    Ok(Finding::pass("404 [\"Not found\"], data null"))
+}
+
+async fn resubscribe_same_id(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550055);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = a.expect_event("update", &s, ctx.until()).await?;
+    check_update_event(&ctx, &event, &s, &[&x.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "a subscription is a set member: one change, one event (SPEC 5.3.3)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "both subscriptions answered 201; one change pushed exactly one event",
+    ))
+}
+
+async fn unsubscribe_reply(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    subscribe(&ctx, &mut a, &json!(1550056), &ctx.target.existing_pk).await?;
+    unsubscribe(&ctx, &mut a, &json!(1550057), &ctx.target.existing_pk).await?;
+    Ok(Finding::pass("204, data null, request_id echoed"))
+}
+
+async fn unsubscribe_without_id(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    subscribe(&ctx, &mut a, &json!(1550058), &ctx.target.existing_pk).await?;
+    unsubscribe(&ctx, &mut a, &Value::Null, &ctx.target.existing_pk).await?;
+    Ok(Finding::pass("204 with request_id null"))
+}
+
+/// Subscribes `a` with `s` and a control socket `b`, unsubscribes `a` with `unsubscribe_id`
+/// (null: no request_id), changes the instance, and checks that only `b` hears of it.
+async fn stops_events(ctx: &Ctx, s: Value, unsubscribe_id: Value) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open("b").await?;
+    let control = json!(1550060);
+    subscribe(ctx, &mut a, &s, &x.pk).await?;
+    subscribe(ctx, &mut b, &control, &x.pk).await?;
+    unsubscribe(ctx, &mut a, &unsubscribe_id, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = b.expect_event("update", &control, ctx.until()).await?;
+    check_update_event(ctx, &event, &control, &[&x.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "after unsubscribe_instance no event may reach the cancelled subscription (SPEC 5.4.2, 5.4.3)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "the control socket got its event; the unsubscribed socket got nothing",
+    ))
+}
+
+async fn unsubscribe_stops_events(ctx: Ctx) -> Step<Finding> {
+    stops_events(&ctx, json!(1550059), json!(1550059)).await
+}
+
+async fn unsubscribe_without_id_stops_events(ctx: Ctx) -> Step<Finding> {
+    stops_events(&ctx, json!(1550059), Value::Null).await
+}
+
+/// SPEC 5.4.3: an unsubscribe names the subscription to cancel by its request_id; one that
+/// names no subscription leaves the real one delivering (DCRF 1.3.0 too).
+async fn unsubscribe_other_id_stops_events(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550059);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    unsubscribe(&ctx, &mut a, &json!(1550061), &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = a.expect_event("update", &s, ctx.until()).await?;
+    check_update_event(&ctx, &event, &s, &[&x.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "one change gives one event per subscription (SPEC 5.7.1)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "the subscription kept its events after an unsubscribe naming another request_id",
+    ))
+}
+
+/// SPEC 5.4.3: with two request_ids subscribed, unsubscribing one leaves the other (DCRF
+/// 1.3.0: interop/dcrf/observed, probe 4.3).
+async fn unsubscribe_one_of_two(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s1 = json!(1550076);
+    let s2 = json!(1550077);
+    subscribe(&ctx, &mut a, &s1, &x.pk).await?;
+    subscribe(&ctx, &mut a, &s2, &x.pk).await?;
+    unsubscribe(&ctx, &mut a, &s1, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = a.expect_event("update", &s2, ctx.until()).await?;
+    check_update_event(&ctx, &event, &s2, &[&x.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "after unsubscribe_instance with request_id R, no event may carry R (SPEC 5.4.3)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "the remaining request_id got its event; the cancelled one got nothing",
+    ))
+}
+
+async fn unsubscribe_keeps_others(ctx: Ctx) -> Step<Finding> {
+    let x = ctx.create().await?;
+    let mut y = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open("b").await?;
+    let shared = json!(1550062);
+    let control = json!(1550063);
+    subscribe(&ctx, &mut a, &shared, &x.pk).await?;
+    subscribe(&ctx, &mut a, &shared, &y.pk).await?;
+    subscribe(&ctx, &mut b, &control, &y.pk).await?;
+    unsubscribe(&ctx, &mut a, &shared, &x.pk).await?;
+    ctx.change(&mut y).await?;
+    let event = b.expect_event("update", &control, ctx.until()).await?;
+    check_update_event(&ctx, &event, &control, &[&y.username])?;
+    let until = (tokio::time::Instant::now() + ctx.quiet()).min(ctx.until());
+    match a.expect_event("update", &shared, until).await {
+        Ok(event) => {
+            check_update_event(&ctx, &event, &shared, &[&y.username])?;
+            Ok(Finding::pass(
+                "the other instance's subscription with the same request_id still receives events",
+            ))
+        }
+        Err(_) => Ok(Finding::non_strict(
+            "unsubscribing one instance with request_id R also ended R's subscription to another instance (DCRF 1.3.0, SPEC 10.5); SPEC 5.4.4 recommends leaving it",
+        )),
+    }
+}
+
+async fn unsubscribe_missing(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!(1550064);
+    a.send(
+        ctx.request(Action::UnsubscribeInstance, &rid, &ctx.target.missing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_envelope(
+        &reply,
+        "unsubscribe_instance reply",
+        404,
+        &json!("unsubscribe_instance"),
+        &rid,
+    )?;
+    check_errors(&reply, "unsubscribe_instance reply", &["Not found"])?;
+    Ok(Finding::pass("404 [\"Not found\"]"))
+}
+
+async fn update_event_with(ctx: &Ctx, subscription: Value) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    subscribe(ctx, &mut a, &subscription, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = a.expect_event("update", &subscription, ctx.until()).await?;
+    check_update_event(ctx, &event, &subscription, &[&x.username])?;
+    Ok(Finding::pass(format!(
+        "update event 200 with request_id {subscription} and the changed instance"
+    )))
+}
+
+async fn update_event_integer(ctx: Ctx) -> Step<Finding> {
+    update_event_with(&ctx, json!(1550065)).await
+}
+
+async fn update_event_string(ctx: Ctx) -> Step<Finding> {
+    update_event_with(&ctx, json!("sub-7c5d2f7e-5a7e-4c0e-9a51-1f8f0b6f4d1a")).await
+}
+
+async fn update_event_big(ctx: Ctx) -> Step<Finding> {
+    let big: Value = serde_json::from_str("9007199254740993").unwrap_or(Value::Null);
+    update_event_with(&ctx, big).await
+}
+
+async fn update_events_per_change(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550066);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let first_state = x.username.clone();
+    ctx.change(&mut x).await?;
+    let last_state = x.username.clone();
+    let first = a.expect_event("update", &s, ctx.until()).await?;
+    check_update_event(&ctx, &first, &s, &[&first_state, &last_state])?;
+    let second = a.expect_event("update", &s, ctx.until()).await?;
+    check_update_event(&ctx, &second, &s, &[&last_state])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "two changes push exactly two events (SPEC 5.7.1)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "two changes, two update events; the last shows the last state (SPEC 5.8.1)",
+    ))
+}
+
+async fn delete_event(ctx: Ctx) -> Step<Finding> {
+    let x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550067);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.delete(&x).await?;
+    let event = a.expect_event("delete", &s, ctx.until()).await?;
+    check_delete_event(&event, &s, &x)?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "after the delete event nothing more is delivered (SPEC 5.6.2)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "delete event 204 {\"pk\": K} with the subscribing request_id",
+    ))
+}
+
+async fn change_then_delete(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550068);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    ctx.delete(&x).await?;
+    let update = a.expect_event("update", &s, ctx.until()).await?;
+    let superseded = update.status() == Some(404);
+    if superseded {
+        // SPEC 5.8.3: a re-reading server may find the instance gone.
+        check_envelope(
+            &update,
+            "superseded update event",
+            404,
+            &json!("update"),
+            &s,
+        )?;
+        check_errors(&update, "superseded update event", &["Not found"])?;
+    } else {
+        check_update_event(&ctx, &update, &s, &[&x.username])?;
+    }
+    let delete = a.expect_event("delete", &s, ctx.until()).await?;
+    check_delete_event(&delete, &s, &x)?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "one change and one delete push two events, then nothing",
+    )
+    .await?;
+    Ok(if superseded {
+        Finding::pass(
+            "a 404 update event (allowed by SPEC 5.8.3) then the delete event, then nothing",
+        )
+    } else {
+        Finding::pass("the update event then the delete event, then nothing")
+    })
+}
+
+async fn two_ids_one_socket(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s1 = json!(1550069);
+    let s2 = json!("sub-1550070");
+    subscribe(&ctx, &mut a, &s1, &x.pk).await?;
+    subscribe(&ctx, &mut a, &s2, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    for s in [&s1, &s2] {
+        let event = a.expect_event("update", s, ctx.until()).await?;
+        check_update_event(&ctx, &event, s, &[&x.username])?;
+    }
+    a.expect_quiet(
+        ctx.quiet(),
+        "each subscription receives exactly one event per change (SPEC 5.7.1)",
+    )
+    .await?;
+    Ok(Finding::pass("exactly one event per request_id"))
+}
+
+async fn two_sockets(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open("b").await?;
+    let s = json!(1550071);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    subscribe(&ctx, &mut b, &s, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    for conn in [&mut a, &mut b] {
+        let event = conn.expect_event("update", &s, ctx.until()).await?;
+        check_update_event(&ctx, &event, &s, &[&x.username])?;
+    }
+    for conn in [&mut a, &mut b] {
+        conn.expect_quiet(
+            ctx.quiet(),
+            "each socket receives exactly one event per change (SPEC 5.7.1)",
+        )
+        .await?;
+    }
+    Ok(Finding::pass("exactly one event per socket"))
+}
+
+async fn no_event_other_instance(ctx: Ctx) -> Step<Finding> {
+    let x = ctx.create().await?;
+    let mut y = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open("b").await?;
+    let s = json!(1550072);
+    let control = json!(1550073);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    subscribe(&ctx, &mut b, &control, &y.pk).await?;
+    ctx.change(&mut y).await?;
+    let event = b.expect_event("update", &control, ctx.until()).await?;
+    check_update_event(&ctx, &event, &control, &[&y.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "a socket receives no event for an instance it is not subscribed to (SPEC 5.7.2)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "the change reached only the socket subscribed to it",
+    ))
+}
+
+async fn retrieve_does_not_subscribe(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open("b").await?;
+    let r = json!(1550074);
+    let control = json!(1550075);
+    a.send(ctx.request(Action::Retrieve, &r, &x.pk), ctx.until())
+        .await?;
+    let reply = a.expect_reply(&r, ctx.until()).await?;
+    check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &r)?;
+    check_username(&reply, "retrieve reply", &[&x.username])?;
+    subscribe(&ctx, &mut b, &control, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    let event = b.expect_event("update", &control, ctx.until()).await?;
+    check_update_event(&ctx, &event, &control, &[&x.username])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "a socket that only retrieved an instance receives nothing when it changes (SPEC 5.7.3)",
+    )
+    .await?;
+    Ok(Finding::pass("retrieve did not subscribe"))
+}

@@ -1,0 +1,68 @@
+//! The harness's error type: "could not judge", never "the server is wrong".
+
+use std::path::PathBuf;
+
+/// Why a run could not be made: a bad target configuration or an unreachable endpoint.
+///
+/// A server that answers wrongly is not an error; it gets a failing verdict. These errors
+/// mean the harness could not judge, and the CLI exits with code 2 for them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The target configuration file could not be read.
+    #[error("cannot read target config {path}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target configuration file is not valid TOML for a target.
+    #[error("invalid target config {path}")]
+    ParseConfig {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The target configuration is complete TOML but makes no sense (a bad URL, say).
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
+    /// A WebSocket endpoint of the target did not accept a connection.
+    #[error("cannot connect to {url}")]
+    Unreachable {
+        /// The endpoint.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The in-process reference server did not start.
+    #[error("cannot start the embedded reference server")]
+    Embedded(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The mutation hook failed (the admin API refused a change, a shell command failed).
+    #[error("mutation hook failed: {0}")]
+    Mutation(String),
+    /// An HTTP request of the mutation hook failed at the transport level.
+    #[error("http {method} {url} failed")]
+    Http {
+        /// The request method.
+        method: String,
+        /// The request URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a report failed.
+    #[error("cannot write report {path}")]
+    WriteReport {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}

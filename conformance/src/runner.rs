@@ -1,0 +1,377 @@
+//! Runs cases concurrently against a target, each with its own connections, instances and
+//! deadline, under a global deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::case::{Case, Ctx};
+use crate::mutation::Mutator;
+use crate::target::Target;
+use crate::verdict::{CaseResult, Finding, Level, Verdict};
+use crate::wire::{Conn, Recorder};
+
+/// How a run is made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// How long the harness watches for frames where the SPEC says nothing more may arrive.
+    pub quiet: Duration,
+    /// Deadline of one case, from its start.
+    pub case_deadline: Duration,
+    /// Deadline of the whole run; cases still running then fail.
+    pub global_deadline: Duration,
+    /// How many cases run at once.
+    pub concurrency: usize,
+    /// Time allowed for a WebSocket handshake.
+    pub connect_timeout: Duration,
+    /// Case ids, id prefixes (`5`, `5.5`) or slugs to run; empty runs every case.
+    pub filter: Vec<String>,
+    /// Run only the portable cases (those in the shared snapshot set).
+    pub portable_only: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            quiet: Duration::from_millis(250),
+            case_deadline: Duration::from_secs(5),
+            global_deadline: Duration::from_secs(120),
+            concurrency: 8,
+            connect_timeout: Duration::from_secs(3),
+            filter: Vec::new(),
+            portable_only: false,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The cases these options select, in SPEC order.
+    pub fn select(&self) -> Vec<Case> {
+        crate::cases::all()
+            .into_iter()
+            .filter(|case| {
+                self.filter.is_empty() || self.filter.iter().any(|pattern| case.matches(pattern))
+            })
+            .filter(|case| !self.portable_only || case.portable)
+            .collect()
+    }
+}
+
+/// Counts of verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Cases run or skipped.
+    pub total: usize,
+    /// PASS.
+    pub pass: usize,
+    /// NON-STRICT.
+    pub non_strict: usize,
+    /// FAIL.
+    pub fail: usize,
+    /// SKIPPED.
+    pub skipped: usize,
+    /// INFO.
+    pub informational: usize,
+    /// FAIL of a MUST case: each makes the server non-conforming.
+    pub must_failures: usize,
+    /// Cases the harness could not judge (a mutation hook failed).
+    pub harness_errors: usize,
+}
+
+/// The results of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The observer endpoint.
+    pub target: String,
+    /// Random token in the usernames this run created (redacted in transcripts).
+    pub run_nonce: String,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// Verdict counts.
+    pub summary: Summary,
+    /// One result per selected case, in SPEC order.
+    pub cases: Vec<CaseResult>,
+}
+
+impl RunReport {
+    /// The result of case `id`.
+    pub fn case(&self, id: &str) -> Option<&CaseResult> {
+        self.cases.iter().find(|case| case.id == id)
+    }
+
+    /// The CLI's exit code: 0 when every MUST case passed (or was skipped), 1 when one
+    /// failed, 2 when a case could not be judged.
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.harness_errors > 0 {
+            2
+        } else if self.summary.must_failures > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+fn summarise(cases: &[CaseResult]) -> Summary {
+    let mut summary = Summary {
+        total: cases.len(),
+        ..Summary::default()
+    };
+    for case in cases {
+        match case.verdict {
+            Verdict::Pass => summary.pass += 1,
+            Verdict::NonStrict => summary.non_strict += 1,
+            Verdict::Fail => summary.fail += 1,
+            Verdict::Skipped { .. } => summary.skipped += 1,
+            Verdict::Informational => summary.informational += 1,
+        }
+        if case.is_must_failure() {
+            summary.must_failures += 1;
+        }
+        if case.harness_error.is_some() {
+            summary.harness_errors += 1;
+        }
+    }
+    summary
+}
+
+/// A random token for this run's usernames.
+pub(crate) fn nonce() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:08x}", hasher.finish() as u32)
+}
+
+/// Checks that every configured WebSocket endpoint accepts a connection.
+async fn preflight(target: &Target, options: &RunOptions) -> Result<(), Error> {
+    let urls = [
+        Some(&target.url),
+        target.full_url.as_ref(),
+        target.multiplexed_url.as_ref(),
+    ];
+    for url in urls.into_iter().flatten() {
+        let conn = Conn::connect(
+            "preflight",
+            url,
+            Recorder::new(),
+            &target.lookup_field,
+            None,
+            options.connect_timeout,
+        )
+        .await
+        .map_err(|source| Error::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+        conn.close().await;
+    }
+    Ok(())
+}
+
+fn skeleton(case: &Case) -> CaseResult {
+    CaseResult {
+        id: case.id.to_owned(),
+        slug: case.slug.to_owned(),
+        level: case.level,
+        section: case.section.to_owned(),
+        title: case.title.to_owned(),
+        verdict: Verdict::Pass,
+        message: String::new(),
+        duration_ms: 0,
+        wire: Vec::new(),
+        schema_violations: Vec::new(),
+        created_pks: Vec::new(),
+        harness_error: None,
+    }
+}
+
+/// Turns a finding and a recorder into a result; a schema violation fails the case.
+fn conclude(case: &Case, finding: Finding, recorder: &Recorder, started: Instant) -> CaseResult {
+    let snapshot = recorder.snapshot();
+    let mut result = skeleton(case);
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result.verdict = finding.verdict;
+    result.message = finding.message;
+    if let Some(first) = snapshot.violations.first() {
+        let violation = format!(
+            "schema violation on connection {}: {} in {}",
+            first.conn, first.message, first.text
+        );
+        result.message = if result.verdict == Verdict::Fail {
+            format!("{violation}; and {}", result.message)
+        } else {
+            violation
+        };
+        result.verdict = Verdict::Fail;
+    }
+    result.wire = snapshot.entries;
+    result.schema_violations = snapshot.violations;
+    result.created_pks = snapshot.created;
+    result.harness_error = snapshot.harness_error;
+    result
+}
+
+/// When a case task got its turn (None while it waits for a slot).
+type StartedAt = Arc<std::sync::Mutex<Option<Instant>>>;
+
+/// Runs the selected cases against `target`. `progress` is called as each case finishes
+/// with the result, the number finished and the number selected.
+///
+/// Returns an error only when the run cannot be made (bad target, unreachable endpoint).
+pub async fn run(
+    target: &Target,
+    options: &RunOptions,
+    mut progress: impl FnMut(&CaseResult, usize, usize),
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    target.validate()?;
+    let mutator = Arc::new(Mutator::from_target(target)?);
+    preflight(target, options).await?;
+    let cases = options.select();
+    let total = cases.len();
+    let target_arc = Arc::new(target.clone());
+    let nonce: Arc<str> = nonce().into();
+    let global = started + options.global_deadline;
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut recorders: HashMap<usize, (Recorder, StartedAt)> = HashMap::new();
+
+    for (index, case) in cases.iter().enumerate() {
+        let recorder = Recorder::new();
+        let began: StartedAt = Arc::default();
+        recorders.insert(index, (recorder.clone(), began.clone()));
+        let case = case.clone();
+        let semaphore = semaphore.clone();
+        let target = target_arc.clone();
+        let mutator = mutator.clone();
+        let nonce = nonce.clone();
+        let options = options.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return (
+                    index,
+                    conclude(
+                        &case,
+                        Finding::fail("runner stopped"),
+                        &recorder,
+                        Instant::now(),
+                    ),
+                );
+            };
+            let case_started = Instant::now();
+            if let Ok(mut began) = began.lock() {
+                *began = Some(case_started);
+            }
+            if let Some(missing) = case.needs.iter().find(|need| match need {
+                crate::case::Capability::Mutation => !mutator.available(),
+                crate::case::Capability::Full => target.full_url.is_none(),
+                crate::case::Capability::Multiplexed => target.multiplexed_url.is_none(),
+            }) {
+                let finding = Finding::skip(missing.missing_reason());
+                return (index, conclude(&case, finding, &recorder, case_started));
+            }
+            let deadline = (case_started + options.case_deadline).min(global);
+            let ctx = Ctx {
+                target,
+                mutator,
+                recorder: recorder.clone(),
+                case_id: case.id,
+                nonce,
+                quiet: options.quiet,
+                deadline,
+                connect_timeout: options.connect_timeout,
+                created: Arc::new(AtomicUsize::new(0)),
+            };
+            // Every wait inside a case ends at `deadline`; the margin only guards against a
+            // wait that forgot to.
+            let grace = Duration::from_millis(250);
+            let finding = match tokio::time::timeout_at(deadline + grace, (case.run)(ctx)).await {
+                Ok(Ok(finding)) | Ok(Err(finding)) => finding,
+                Err(_) => Finding::fail(format!(
+                    "case deadline of {} ms exceeded",
+                    options.case_deadline.as_millis()
+                )),
+            };
+            (index, conclude(&case, finding, &recorder, case_started))
+        });
+    }
+
+    let mut results: Vec<Option<CaseResult>> = vec![None; total];
+    let mut finished = 0;
+    loop {
+        match tokio::time::timeout_at(global, tasks.join_next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok((index, result)))) => {
+                finished += 1;
+                progress(&result, finished, total);
+                results[index] = Some(result);
+            }
+            Ok(Some(Err(join_error))) => {
+                // A case task panicked: the harness must survive; the case is reported below.
+                let _ = join_error;
+            }
+            Err(_) => {
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+
+    let mut cases_out = Vec::with_capacity(total);
+    for (index, slot) in results.into_iter().enumerate() {
+        let result = match slot {
+            Some(result) => result,
+            None => {
+                let case = &cases[index];
+                let (recorder, began) = &recorders[&index];
+                let began = began.lock().ok().and_then(|began| *began);
+                let finding = match began {
+                    Some(_) if Instant::now() >= global => Finding::fail(format!(
+                        "global deadline of {} ms exceeded while the case ran",
+                        options.global_deadline.as_millis()
+                    )),
+                    Some(_) => Finding::fail("the case stopped unexpectedly (harness bug)"),
+                    None => Finding::fail(format!(
+                        "not run: global deadline of {} ms exceeded",
+                        options.global_deadline.as_millis()
+                    )),
+                };
+                let result = conclude(case, finding, recorder, began.unwrap_or_else(Instant::now));
+                finished += 1;
+                progress(&result, finished, total);
+                result
+            }
+        };
+        cases_out.push(result);
+    }
+
+    Ok(RunReport {
+        target: target.url.clone(),
+        run_nonce: nonce.to_string(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        summary: summarise(&cases_out),
+        cases: cases_out,
+    })
+}
+
+/// Whether every MUST case of `report` passed or was skipped.
+pub fn conforms(report: &RunReport) -> bool {
+    report
+        .cases
+        .iter()
+        .all(|case| case.level != Level::Must || case.verdict != Verdict::Fail)
+}

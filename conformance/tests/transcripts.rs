@@ -1,0 +1,93 @@
+//! Snapshot tests: the normalised transcript of every portable case.
+//!
+//! One set of snapshots (`tests/snapshots/`) describes both the reference server and the
+//! real DCRF 1.3.0 server: `reference_server_transcripts` checks the in-process reference
+//! server; `dcrf_transcripts` checks the server at `DCRF_INTEROP_URL` (for instance
+//! `ws://127.0.0.1:8000/ws/` from `bash interop/dcrf/serve.sh 8000`) against the same files.
+//! Regenerate after an intended change with `cargo insta review` (CI=true never writes).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dcrf_conformance::embedded::{EmbeddedServer, ServerConfig};
+use dcrf_conformance::{RunOptions, Target, transcript};
+
+fn options() -> RunOptions {
+    RunOptions {
+        case_deadline: Duration::from_secs(10),
+        ..RunOptions::default()
+    }
+}
+
+/// Compares each transcript with its snapshot `<id>-<slug>`; every case is checked before
+/// the first mismatch is reported.
+fn assert_transcripts(transcripts: &BTreeMap<String, String>) {
+    let cases = dcrf_conformance::cases::all();
+    let portable: Vec<_> = cases.iter().filter(|case| case.portable).collect();
+    assert_eq!(
+        transcripts.len(),
+        portable.len(),
+        "every portable case has a transcript"
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_path("snapshots");
+    settings.bind(|| {
+        for case in portable {
+            let text = transcripts
+                .get(case.id)
+                .unwrap_or_else(|| panic!("no transcript for {}", case.id));
+            insta::assert_snapshot!(format!("{}-{}", case.id, case.slug), text);
+        }
+    });
+}
+
+fn collect(target: &Target) -> BTreeMap<String, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            transcript::collect(target, &options()),
+        )
+        .await
+        .expect("the run ends within its deadline")
+        .expect("the run can be made")
+    })
+}
+
+#[test]
+fn reference_server_transcripts() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime
+        .block_on(EmbeddedServer::start(ServerConfig::default()))
+        .expect("the reference server starts");
+    let transcripts = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            transcript::collect(&server.target(), &options()),
+        )
+        .await
+        .expect("the run ends within its deadline")
+        .expect("the run can be made")
+    });
+    runtime.block_on(server.shutdown());
+    assert_transcripts(&transcripts);
+}
+
+/// Runs only when `DCRF_INTEROP_URL` names a running interop server (interop/dcrf/serve.sh).
+#[test]
+fn dcrf_transcripts() {
+    let Ok(url) = std::env::var("DCRF_INTEROP_URL") else {
+        eprintln!("DCRF_INTEROP_URL is not set: the real-DCRF comparison did not run");
+        return;
+    };
+    assert_transcripts(&collect(&Target::interop_layout(url)));
+}

@@ -1,0 +1,234 @@
+//! Server configuration: fixture users, persistence, limits and injected faults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One user of the fixture or the data file: the seed's Django `User`.
+///
+/// `password` is write-only: it is stored (so a data file keeps it) but never appears in
+/// a frame or an admin API response (SPEC §5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Primary key.
+    pub id: i64,
+    /// Unique user name.
+    pub username: String,
+    /// E-mail address; may be empty.
+    #[serde(default)]
+    pub email: String,
+    /// Write-only password; absent for users created without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl UserRecord {
+    /// A user without a password.
+    pub fn new(id: i64, username: impl Into<String>, email: impl Into<String>) -> Self {
+        UserRecord {
+            id,
+            username: username.into(),
+            email: email.into(),
+            password: None,
+        }
+    }
+
+    /// The seed's default fixture: pk 1..3, `("test N", "N@example.com")`.
+    pub fn default_fixture() -> Vec<UserRecord> {
+        (1..=3)
+            .map(|n| UserRecord::new(n, format!("test {n}"), format!("{n}@example.com")))
+            .collect()
+    }
+}
+
+/// Resource limits. Every limit is enforced with a clear error or close reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest incoming WebSocket message (and frame), in bytes; a larger one closes the
+    /// connection with code 1009. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Most (instance, request_id) subscriptions one connection may hold; one more is
+    /// answered with a 429 error reply. Default 1000.
+    pub max_subscriptions_per_connection: usize,
+    /// Most WebSocket connections open at once; one more is refused with HTTP 503 before
+    /// the upgrade. Default 20000.
+    pub max_connections: usize,
+    /// Frames (events) that may wait in one connection's outbound queue. When the queue is
+    /// full the connection is a slow consumer and is closed with code 1008 "slow consumer";
+    /// the broadcaster never waits for it. Default 1024.
+    pub outbound_queue_frames: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 64 * 1024,
+            max_subscriptions_per_connection: 1000,
+            max_connections: 20_000,
+            outbound_queue_frames: 1024,
+        }
+    }
+}
+
+/// One injected fault, by its command-line name (`--fault NAME`).
+///
+/// Faults make the server deliberately non-conforming, so that the conformance harness can
+/// prove that its cases catch each kind of mistake. Never enable them otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Fault {
+    /// Events carry `"request_id": null` instead of the subscribing request's (breaks SPEC §5.5.1).
+    #[value(name = "event-without-request-id")]
+    EventWithoutRequestId,
+    /// unsubscribe_instance is acknowledged (204) but the subscription is kept, so events
+    /// keep coming (breaks SPEC §5.4.2).
+    #[value(name = "event-after-unsubscribe")]
+    EventAfterUnsubscribe,
+    /// Every event is sent twice (breaks SPEC §5.7.1).
+    #[value(name = "duplicate-event")]
+    DuplicateEvent,
+    /// subscribe_instance is answered with status 200 instead of 201 (breaks SPEC §5.3.1).
+    #[value(name = "subscribe-status-200")]
+    SubscribeStatus200,
+    /// retrieve replies carry `"action": "list"`, as the DCRF docs page shows (breaks SPEC §4.2.2).
+    #[value(name = "retrieve-action-list")]
+    RetrieveActionList,
+    /// Replies and events omit the `errors` key (breaks SPEC §4.1.1).
+    #[value(name = "missing-errors-key")]
+    MissingErrorsKey,
+    /// delete events are not sent (breaks SPEC §5.6).
+    #[value(name = "drop-delete-event")]
+    DropDeleteEvent,
+    /// The server never sends any frame, for any request, and keeps the socket open (breaks SPEC §4.3.1).
+    #[value(name = "silent")]
+    Silent,
+}
+
+impl Fault {
+    /// Every fault, in documentation order.
+    pub const ALL: [Fault; 8] = [
+        Fault::EventWithoutRequestId,
+        Fault::EventAfterUnsubscribe,
+        Fault::DuplicateEvent,
+        Fault::SubscribeStatus200,
+        Fault::RetrieveActionList,
+        Fault::MissingErrorsKey,
+        Fault::DropDeleteEvent,
+        Fault::Silent,
+    ];
+
+    /// The command-line name, such as `event-without-request-id`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::EventWithoutRequestId => "event-without-request-id",
+            Fault::EventAfterUnsubscribe => "event-after-unsubscribe",
+            Fault::DuplicateEvent => "duplicate-event",
+            Fault::SubscribeStatus200 => "subscribe-status-200",
+            Fault::RetrieveActionList => "retrieve-action-list",
+            Fault::MissingErrorsKey => "missing-errors-key",
+            Fault::DropDeleteEvent => "drop-delete-event",
+            Fault::Silent => "silent",
+        }
+    }
+}
+
+/// The set of injected faults; all off by default. See [`Fault`] for what each one breaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// [`Fault::EventWithoutRequestId`].
+    pub event_without_request_id: bool,
+    /// [`Fault::EventAfterUnsubscribe`].
+    pub event_after_unsubscribe: bool,
+    /// [`Fault::DuplicateEvent`].
+    pub duplicate_event: bool,
+    /// [`Fault::SubscribeStatus200`].
+    pub subscribe_status_200: bool,
+    /// [`Fault::RetrieveActionList`].
+    pub retrieve_action_list: bool,
+    /// [`Fault::MissingErrorsKey`].
+    pub missing_errors_key: bool,
+    /// [`Fault::DropDeleteEvent`].
+    pub drop_delete_event: bool,
+    /// [`Fault::Silent`].
+    pub silent: bool,
+}
+
+impl Faults {
+    /// No fault: a conforming server.
+    pub fn none() -> Self {
+        Faults::default()
+    }
+
+    /// Turns one fault on.
+    pub fn enable(&mut self, fault: Fault) -> &mut Self {
+        let flag = match fault {
+            Fault::EventWithoutRequestId => &mut self.event_without_request_id,
+            Fault::EventAfterUnsubscribe => &mut self.event_after_unsubscribe,
+            Fault::DuplicateEvent => &mut self.duplicate_event,
+            Fault::SubscribeStatus200 => &mut self.subscribe_status_200,
+            Fault::RetrieveActionList => &mut self.retrieve_action_list,
+            Fault::MissingErrorsKey => &mut self.missing_errors_key,
+            Fault::DropDeleteEvent => &mut self.drop_delete_event,
+            Fault::Silent => &mut self.silent,
+        };
+        *flag = true;
+        self
+    }
+
+    /// Whether `fault` is on.
+    pub fn is_enabled(&self, fault: Fault) -> bool {
+        match fault {
+            Fault::EventWithoutRequestId => self.event_without_request_id,
+            Fault::EventAfterUnsubscribe => self.event_after_unsubscribe,
+            Fault::DuplicateEvent => self.duplicate_event,
+            Fault::SubscribeStatus200 => self.subscribe_status_200,
+            Fault::RetrieveActionList => self.retrieve_action_list,
+            Fault::MissingErrorsKey => self.missing_errors_key,
+            Fault::DropDeleteEvent => self.drop_delete_event,
+            Fault::Silent => self.silent,
+        }
+    }
+
+    /// The names of the faults that are on.
+    pub fn enabled(&self) -> Vec<Fault> {
+        Fault::ALL
+            .into_iter()
+            .filter(|fault| self.is_enabled(*fault))
+            .collect()
+    }
+}
+
+impl FromIterator<Fault> for Faults {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        let mut faults = Faults::none();
+        for fault in iter {
+            faults.enable(fault);
+        }
+        faults
+    }
+}
+
+/// Everything `serve` needs besides the listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Users the store starts with when there is no data file (or it does not exist yet).
+    pub fixture: Vec<UserRecord>,
+    /// A JSON file that holds the store: loaded at start when it exists, rewritten
+    /// atomically (temporary file, then rename) after every change, before the change is
+    /// acknowledged.
+    pub data_file: Option<PathBuf>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Injected faults (all off by default).
+    pub faults: Faults,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fixture: UserRecord::default_fixture(),
+            data_file: None,
+            limits: Limits::default(),
+            faults: Faults::none(),
+        }
+    }
+}

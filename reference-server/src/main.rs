@@ -1,0 +1,226 @@
+//! `dcrf-reference-server`: run the reference server, or call its admin API.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use dcrf_reference_server::{AdminClient, Config, Fault, Limits, read_fixture, serve};
+
+/// A reference server of the DCRF (djangochannelsrestframework 1.3.0) WebSocket protocol.
+///
+/// It serves the seed's User model on one port: WebSockets at /ws/ (retrieve,
+/// subscribe_instance, unsubscribe_instance, update and delete events), /ws/full/ (plus
+/// list, create, update, patch, delete) and /ws/multiplexed/ (channelsmultiplexer envelope,
+/// stream "users"); HTTP GET /healthz and the admin API (/admin/users) for out-of-band changes.
+///
+/// Without a subcommand it runs `serve`:
+///
+///   dcrf-reference-server --listen 127.0.0.1:8000
+///
+/// When ready it prints exactly one line on stdout, `listening on ws://ADDR/ws/`; logs go
+/// to stderr (set RUST_LOG, e.g. RUST_LOG=debug). SIGTERM or Ctrl-C shut it down gracefully
+/// (close 1001 to every socket) and exit 0.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Change users through a running server's admin API (works against the Django
+    /// interop server too). Prints the response body; exits 1 on a non-2xx status.
+    ///
+    /// Example: dcrf-reference-server admin --url http://127.0.0.1:8000 update 1 --username "edited user name"
+    #[command(verbatim_doc_comment)]
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (read it from the listening line).
+    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Users to start with: a JSON array of {"id", "username", "email", "password"?}.
+    /// Default: pk 1..3 = ("test N", "N@example.com").
+    #[arg(long, value_name = "FILE")]
+    fixture: Option<PathBuf>,
+    /// Keep the users in FILE: loaded at start when it exists (instead of the fixture), and
+    /// rewritten atomically after every change, before the change is acknowledged.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// Inject a fault (repeatable), to test a conformance harness. Never in production.
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<Fault>,
+    /// Largest incoming WebSocket message in bytes; larger closes with 1009.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Most subscriptions one connection may hold; more are refused with a 429 error reply.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_subscriptions_per_connection)]
+    max_subscriptions: usize,
+    /// Most WebSocket connections at once; more are refused with HTTP 503.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Events that may wait for one connection; a full queue closes it with 1008 "slow consumer".
+    #[arg(long, value_name = "FRAMES", default_value_t = Limits::default().outbound_queue_frames)]
+    queue_frames: usize,
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Base URL of the server's HTTP side.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
+    url: String,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Create a user (POST /admin/users).
+    Create {
+        /// Unique user name.
+        #[arg(long)]
+        username: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// Password (write-only; never printed back).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Change a user's username and/or email (PATCH /admin/users/PK); subscribers get an update event.
+    Update {
+        /// Primary key.
+        pk: i64,
+        /// New user name.
+        #[arg(long)]
+        username: Option<String>,
+        /// New e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Delete a user (DELETE /admin/users/PK); subscribers get a delete event.
+    Delete {
+        /// Primary key.
+        pk: i64,
+    },
+    /// Print a user (GET /admin/users/PK).
+    Get {
+        /// Primary key.
+        pk: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Admin(args)) => admin(args).await,
+            Some(Command::Serve(args)) => run_server(args).await,
+            None => run_server(cli.serve).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config {
+        data_file: args.data,
+        faults: args.faults.into_iter().collect(),
+        limits: Limits {
+            max_frame_bytes: args.max_frame_bytes,
+            max_subscriptions_per_connection: args.max_subscriptions,
+            max_connections: args.max_connections,
+            outbound_queue_frames: args.queue_frames,
+        },
+        ..Config::default()
+    };
+    if let Some(path) = &args.fixture {
+        config.fixture = read_fixture(path)?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = serve(listener, config).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {}", handle.ws_url())?;
+        stdout.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+}
+
+async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let client = AdminClient::new(&args.url)?;
+    let response = match &args.action {
+        AdminAction::Create {
+            username,
+            email,
+            password,
+        } => client.create(username, email, password.as_deref()).await?,
+        AdminAction::Update {
+            pk,
+            username,
+            email,
+        } => client.update(*pk, username.as_deref(), email.as_deref()).await?,
+        AdminAction::Delete { pk } => client.delete(*pk).await?,
+        AdminAction::Get { pk } => client.get(*pk).await?,
+    };
+    if !response.body.is_empty() {
+        println!("{}", response.body);
+    }
+    if response.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("admin API answered HTTP {}", response.status);
+        Ok(ExitCode::FAILURE)
+    }
+}

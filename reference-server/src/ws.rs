@@ -1,0 +1,576 @@
+//! One WebSocket connection: requests in, replies and events out.
+//!
+//! One task per connection. Replies are written by the task in request order (SPEC §4.3.2);
+//! events arrive through the connection's bounded queue. Before a request is handled the
+//! queue is drained, and after an `unsubscribe_instance` it is drained again before the
+//! reply: no event of the instance can follow the reply (SPEC §5.4.2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcrf_protocol::{Action, Multiplexed, Operation, Reply, ReplyAction, Request, RequestId};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::registry::{ConnId, ConnSink, Subscribed};
+use crate::serializer::{Mode, lookup_pk, python_str, validate};
+use crate::server::{MutateError, Server};
+use crate::store::{Applied, Mutation, user_json};
+
+/// The stream name the multiplexed endpoint routes to the full consumer (SPEC §8.2).
+pub(crate) const USERS_STREAM: &str = "users";
+
+/// How long to wait for the peer's close frame after sending ours.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Most queued events written in one batch before a flush.
+const BATCH: usize = 256;
+
+/// The three WebSocket endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/ws/`: the seed consumer (`ObserverModelInstanceMixin` + `GenericAsyncAPIConsumer`).
+    Observer,
+    /// `/ws/full/`: the seed consumer plus the model mixins (list, create, update, patch, delete).
+    Full,
+    /// `/ws/multiplexed/`: the full consumer behind channelsmultiplexer, stream `users`.
+    Multiplexed,
+}
+
+impl Endpoint {
+    pub(crate) fn from_path(path: &str) -> Option<Endpoint> {
+        match path {
+            "/ws/" => Some(Endpoint::Observer),
+            "/ws/full/" => Some(Endpoint::Full),
+            "/ws/multiplexed/" => Some(Endpoint::Multiplexed),
+            _ => None,
+        }
+    }
+
+    fn offers(self, action: &Action) -> bool {
+        match action {
+            Action::Retrieve | Action::SubscribeInstance | Action::UnsubscribeInstance => true,
+            Action::List | Action::Create | Action::Update | Action::Patch | Action::Delete => {
+                self != Endpoint::Observer
+            }
+            Action::Other(_) => false,
+        }
+    }
+}
+
+/// What a request produced.
+#[derive(Default)]
+struct Handled {
+    frames: Vec<String>,
+    /// Write queued events before the frames (after an unsubscribe).
+    drain_first: bool,
+}
+
+impl Handled {
+    fn frame(frame: String) -> Handled {
+        Handled {
+            frames: vec![frame],
+            drain_first: false,
+        }
+    }
+}
+
+/// The result of an action: status, errors, data.
+struct Outcome {
+    status: u16,
+    errors: Vec<Value>,
+    data: Value,
+}
+
+impl Outcome {
+    fn ok(status: u16, data: Value) -> Outcome {
+        Outcome {
+            status,
+            errors: Vec::new(),
+            data,
+        }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            errors: vec![Value::String(message.into())],
+            data: Value::Null,
+        }
+    }
+
+    fn not_found() -> Outcome {
+        Outcome::error(404, "Not found")
+    }
+}
+
+struct Connection {
+    server: Arc<Server>,
+    id: ConnId,
+    endpoint: Endpoint,
+    sink: Arc<ConnSink>,
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Runs one upgraded connection to its end. `rest` holds bytes read after the HTTP head.
+pub(crate) async fn run(server: Arc<Server>, stream: TcpStream, rest: Vec<u8>, endpoint: Endpoint) {
+    let limits = server.config.limits;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes));
+    let mut ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+    let (sink, mut rx) = ConnSink::new(limits.outbound_queue_frames);
+    let connection = Connection {
+        id: server.next_conn_id(),
+        server: Arc::clone(&server),
+        endpoint,
+        sink,
+    };
+    tracing::debug!(conn = connection.id, ?endpoint, "open");
+    connection.serve(&mut ws, &mut rx).await;
+    server.registry().remove_connection(connection.id);
+    tracing::debug!(conn = connection.id, "closed");
+}
+
+impl Connection {
+    async fn serve(&self, ws: &mut Ws, rx: &mut mpsc::Receiver<String>) {
+        let mut shutdown = self.server.shutdown.clone();
+        loop {
+            let written = tokio::select! {
+                biased;
+                _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                    return close(ws, CloseCode::Away, "server shutting down").await;
+                }
+                _ = self.sink.kill.notified() => return self.close_slow(ws).await,
+                incoming = ws.next() => {
+                    let handled = match incoming {
+                        None => return,
+                        Some(Ok(Message::Text(text))) => {
+                            // Events queued before this request leave before its reply.
+                            if !rx.is_empty() {
+                                match self.guarded(write_queued(ws, rx)).await {
+                                    Some(false) => {}
+                                    Some(true) => return self.close_slow(ws).await,
+                                    None => return,
+                                }
+                            }
+                            self.handle_text(text.as_str()).await
+                        }
+                        Some(Ok(Message::Binary(_))) => Handled::frame(self.render(
+                            &Value::Null,
+                            &Value::Null,
+                            Outcome::error(400, "Binary frames are not supported: send each request as a JSON object in a text frame."),
+                            None,
+                        )),
+                        Some(Ok(_)) => continue,
+                        Some(Err(error)) => return self.read_failed(ws, error).await,
+                    };
+                    if self.server.config.faults.silent {
+                        continue;
+                    }
+                    self.guarded(async {
+                        if handled.drain_first {
+                            write_queued(ws, rx).await?;
+                        }
+                        for frame in handled.frames {
+                            ws.feed(Message::text(frame)).await?;
+                        }
+                        ws.flush().await
+                    })
+                    .await
+                }
+                Some(frame) = rx.recv() => {
+                    self.guarded(async {
+                        ws.feed(Message::text(frame)).await?;
+                        write_queued(ws, rx).await
+                    })
+                    .await
+                }
+            };
+            match written {
+                Some(false) => {}
+                Some(true) => return self.close_slow(ws).await,
+                None => return,
+            }
+        }
+    }
+
+    /// Runs a write, unless the connection turns out to be a slow consumer first: a peer
+    /// that does not read must not pin the task in a write forever. `Some(true)`: slow
+    /// consumer; `Some(false)`: written; `None`: the connection failed.
+    async fn guarded(&self, write: impl std::future::Future<Output = Result<(), WsError>>) -> Option<bool> {
+        tokio::select! {
+            biased;
+            _ = self.sink.kill.notified() => Some(true),
+            result = write => result.ok().map(|()| false),
+        }
+    }
+
+    async fn close_slow(&self, ws: &mut Ws) {
+        tracing::info!(conn = self.id, "closing a slow consumer");
+        self.server.registry().remove_connection(self.id);
+        close(ws, CloseCode::Policy, "slow consumer").await;
+    }
+
+    async fn read_failed(&self, ws: &mut Ws, error: WsError) {
+        match error {
+            WsError::Capacity(cause) => {
+                tracing::info!(conn = self.id, %cause, "closing: message too big");
+                let limit = self.server.config.limits.max_frame_bytes;
+                close(ws, CloseCode::Size, &format!("message too big: the limit is {limit} bytes")).await;
+            }
+            WsError::Utf8(_) => close(ws, CloseCode::Invalid, "text frame is not valid UTF-8").await,
+            WsError::Protocol(cause) => {
+                close(ws, CloseCode::Protocol, &format!("protocol error: {cause}")).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles one text frame; the reply frames are returned, not written.
+    async fn handle_text(&self, text: &str) -> Handled {
+        if self.server.config.faults.silent {
+            return Handled::default();
+        }
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                return Handled::frame(self.render(
+                    &Value::Null,
+                    &Value::Null,
+                    Outcome::error(400, format!("Invalid JSON: {error}.")),
+                    None,
+                ));
+            }
+        };
+        if self.endpoint != Endpoint::Multiplexed {
+            return self.handle_request(value, None).await;
+        }
+        // SPEC §8: {"stream": NAME, "payload": REQUEST}.
+        let Value::Object(mut envelope) = value else {
+            return Handled::frame(self.render(
+                &Value::Null,
+                &Value::Null,
+                Outcome::error(
+                    400,
+                    format!(
+                        "A multiplexed frame must be a JSON object {{\"stream\": NAME, \"payload\": REQUEST}}, found {}.",
+                        json_type(&value)
+                    ),
+                ),
+                None,
+            ));
+        };
+        let stream = match envelope.get("stream") {
+            Some(Value::String(stream)) => stream.clone(),
+            _ => {
+                let (action, request_id) = echo_of(&envelope);
+                return Handled::frame(self.render(
+                    &action,
+                    &request_id,
+                    Outcome::error(
+                        400,
+                        "A multiplexed frame needs \"stream\", a string: send {\"stream\": \"users\", \"payload\": REQUEST}.",
+                    ),
+                    None,
+                ));
+            }
+        };
+        let stream: Arc<str> = Arc::from(stream);
+        let payload = envelope.shift_remove("payload");
+        let (action, request_id) = match &payload {
+            Some(Value::Object(payload)) => echo_of(payload),
+            _ => (Value::Null, Value::Null),
+        };
+        if &*stream != USERS_STREAM {
+            return Handled::frame(self.render(
+                &action,
+                &request_id,
+                Outcome::error(404, format!("Unknown stream \"{stream}\": this server offers the stream \"{USERS_STREAM}\".")),
+                Some(&stream),
+            ));
+        }
+        match payload {
+            Some(payload @ Value::Object(_)) => self.handle_request(payload, Some(stream)).await,
+            other => {
+                let found = other.as_ref().map_or("nothing", json_type);
+                Handled::frame(self.render(
+                    &Value::Null,
+                    &Value::Null,
+                    Outcome::error(400, format!("The payload of a multiplexed frame must be a JSON object (a request), found {found}.")),
+                    Some(&stream),
+                ))
+            }
+        }
+    }
+
+    /// Handles one request (SPEC §3), unwrapped.
+    async fn handle_request(&self, value: Value, stream: Option<Arc<str>>) -> Handled {
+        let stream_ref = stream.as_deref();
+        let Value::Object(object) = value else {
+            let message = format!("A request must be a JSON object, found {}.", json_type(&value));
+            return Handled::frame(self.render(&Value::Null, &Value::Null, Outcome::error(400, message), stream_ref));
+        };
+        let request_id = object.get("request_id").cloned().unwrap_or(Value::Null);
+        let action_value = match object.get("action") {
+            // SPEC §7.2
+            None => {
+                let outcome = Outcome::error(405, "Unable to find action in message body.");
+                return Handled::frame(self.render(&Value::Null, &request_id, outcome, stream_ref));
+            }
+            Some(action) => action.clone(),
+        };
+        let action = match &action_value {
+            Value::String(name) => Action::from_name(name),
+            Value::Array(_) | Value::Object(_) => {
+                let message = format!("\"action\" must be a string, found {}.", json_type(&action_value));
+                return Handled::frame(self.render(&action_value, &request_id, Outcome::error(400, message), stream_ref));
+            }
+            // DCRF answers a scalar action it cannot dispatch like any unknown one (SPEC §4.2.2).
+            other => {
+                let outcome = Outcome::error(405, format!("Method \"{}\" not allowed.", python_str(other)));
+                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+            }
+        };
+        if !self.endpoint.offers(&action) {
+            // SPEC §7.1
+            let outcome = Outcome::error(405, format!("Method \"{action}\" not allowed."));
+            return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+        }
+        let request = match Request::from_value(Value::Object(object)) {
+            Ok(request) => request,
+            Err(error) => {
+                let outcome = Outcome::error(400, format!("Malformed request: {error}."));
+                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+            }
+        };
+        let operation = match request.operation(dcrf_protocol::DEFAULT_LOOKUP_FIELD) {
+            Ok(operation) => operation,
+            Err(error) => {
+                let outcome = Outcome::error(400, malformed_message(&action, &error));
+                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+            }
+        };
+        let is_unsubscribe = matches!(operation, Operation::UnsubscribeInstance { .. });
+        let mut outcome = self
+            .perform(operation, request.request_id.as_ref().map(RequestId::as_value), stream.as_ref())
+            .await;
+        let mut reply_action = action_value;
+        let faults = &self.server.config.faults;
+        if action == Action::Retrieve && faults.retrieve_action_list {
+            reply_action = Value::from("list");
+        }
+        if action == Action::SubscribeInstance && faults.subscribe_status_200 && outcome.status == 201 {
+            outcome.status = 200;
+        }
+        Handled {
+            frames: vec![self.render(&reply_action, &request_id, outcome, stream_ref)],
+            drain_first: is_unsubscribe,
+        }
+    }
+
+    async fn perform(
+        &self,
+        operation: Operation<'_>,
+        request_id: Option<&Value>,
+        stream: Option<&Arc<str>>,
+    ) -> Outcome {
+        let server = &self.server;
+        match operation {
+            // SPEC §5.1, §5.2
+            Operation::Retrieve { lookup } => {
+                let table = server.table().await;
+                match lookup_pk(lookup).and_then(|pk| table.get(pk)) {
+                    Some(user) => Outcome::ok(200, user_json(user)),
+                    None => Outcome::not_found(),
+                }
+            }
+            // SPEC §5.3
+            Operation::SubscribeInstance { lookup, request_id } => {
+                let table = server.table().await;
+                let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                    return Outcome::not_found();
+                };
+                // Registered while the table is read-locked: every later change sees it.
+                let limit = server.config.limits.max_subscriptions_per_connection;
+                let subscribed = server.registry().subscribe(self.id, &self.sink, stream, pk, request_id.as_value(), limit);
+                drop(table);
+                match subscribed {
+                    Subscribed::Ok => Outcome::ok(201, Value::Null),
+                    Subscribed::LimitReached(limit) => Outcome::error(
+                        429,
+                        format!("Too many subscriptions on this connection: the limit is {limit}; unsubscribe first."),
+                    ),
+                }
+            }
+            // SPEC §5.4
+            Operation::UnsubscribeInstance { lookup } => {
+                let table = server.table().await;
+                let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                    return Outcome::not_found();
+                };
+                if !server.config.faults.event_after_unsubscribe {
+                    // A null request_id is Python's None: the same as none at all.
+                    let request_id = request_id.filter(|id| !id.is_null());
+                    server.registry().unsubscribe(self.id, pk, request_id);
+                }
+                Outcome::ok(204, Value::Null)
+            }
+            // SPEC §6.1
+            Operation::List => {
+                let table = server.table().await;
+                Outcome::ok(200, Value::Array(table.all().map(user_json).collect()))
+            }
+            // SPEC §6.2
+            Operation::Create { data } => {
+                let result = server
+                    .mutate(|table| validate(table, Mode::Create, None, data).map_err(validation_error))
+                    .await;
+                applied(result, 201)
+            }
+            // SPEC §6.3, §6.4
+            Operation::Update { lookup, data } | Operation::Patch { lookup, data } => {
+                let mode = if matches!(operation, Operation::Update { .. }) { Mode::Update } else { Mode::Patch };
+                let pk = lookup_pk(lookup);
+                let result = server
+                    .mutate(|table| {
+                        let user = pk.and_then(|pk| table.get(pk)).ok_or_else(Outcome::not_found)?;
+                        validate(table, mode, Some(user), data).map_err(validation_error)
+                    })
+                    .await;
+                applied(result, 200)
+            }
+            // SPEC §6.5
+            Operation::Delete { lookup } => {
+                let pk = lookup_pk(lookup);
+                let result = server
+                    .mutate(|table| match pk.filter(|pk| table.get(*pk).is_some()) {
+                        Some(pk) => Ok(Mutation::Delete(pk)),
+                        None => Err(Outcome::not_found()),
+                    })
+                    .await;
+                applied(result, 204)
+            }
+            Operation::Custom { action } => Outcome::error(405, format!("Method \"{action}\" not allowed.")),
+        }
+    }
+
+    /// Renders a reply in DCRF's key order (errors, data, action, response_status,
+    /// request_id), wrapped for its stream when multiplexed.
+    fn render(&self, action: &Value, request_id: &Value, outcome: Outcome, stream: Option<&str>) -> String {
+        let reply = Reply {
+            errors: outcome.errors,
+            data: outcome.data,
+            action: ReplyAction::from_value(action.clone()),
+            response_status: outcome.status,
+            request_id: RequestId(request_id.clone()),
+            extra: Map::new(),
+        };
+        let mut value = reply.to_value();
+        if self.server.config.faults.missing_errors_key
+            && let Value::Object(object) = &mut value {
+                object.shift_remove("errors");
+            }
+        match stream {
+            None => value.to_string(),
+            Some(stream) => serde_json::to_string(&Multiplexed::new(stream, value)).unwrap_or_default(),
+        }
+    }
+}
+
+fn validation_error(errors: Value) -> Outcome {
+    Outcome {
+        status: 400,
+        errors: vec![errors],
+        data: Value::Null,
+    }
+}
+
+fn applied(result: Result<Applied, MutateError<Outcome>>, status: u16) -> Outcome {
+    match result {
+        Ok(Applied::Saved(user)) => Outcome::ok(status, user_json(&user)),
+        Ok(Applied::Deleted(_)) => Outcome::ok(status, Value::Null),
+        Err(MutateError::Rejected(outcome)) => outcome,
+        Err(MutateError::Persist(error)) => {
+            tracing::error!(%error, "change not persisted");
+            Outcome::error(500, "Internal server error: the change could not be saved.")
+        }
+    }
+}
+
+/// The 400 message for a request of a known action without what it needs (SPEC §2.3).
+fn malformed_message(action: &Action, error: &dcrf_protocol::Error) -> String {
+    match error {
+        dcrf_protocol::Error::MissingArgument { key, .. } if key == "request_id" => format!(
+            "\"{action}\" needs a \"request_id\" (a string or a number): events of the subscription carry it back."
+        ),
+        dcrf_protocol::Error::MissingArgument { key, .. } => {
+            format!("\"{action}\" needs the argument \"{key}\".")
+        }
+        dcrf_protocol::Error::WrongType { key, expected, found } => {
+            format!("The \"{key}\" of \"{action}\" must be {expected}, found {found}.")
+        }
+        other => format!("Malformed \"{action}\" request: {other}."),
+    }
+}
+
+/// The action and request_id to echo from a request-like object.
+fn echo_of(object: &Map<String, Value>) -> (Value, Value) {
+    (
+        object.get("action").cloned().unwrap_or(Value::Null),
+        object.get("request_id").cloned().unwrap_or(Value::Null),
+    )
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Writes every event waiting in the queue (up to a batch), then flushes.
+async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<String>) -> Result<(), WsError> {
+    for _ in 0..BATCH {
+        match rx.try_recv() {
+            Ok(frame) => ws.feed(Message::text(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    ws.flush().await
+}
+
+/// Sends a close frame and waits briefly for the peer's, so that the connection never
+/// ends without one (SPEC §2.3.3, §2.4.1).
+async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let mut reason = reason.to_owned();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    // A slow consumer may not read at all: sending is bounded by the grace period too.
+    match tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(Some(frame)))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) | Err(_) => return,
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
