@@ -118,14 +118,15 @@ pub enum Transition {
         /// Which of the instance's subscription request_ids.
         id: u8,
     },
-    /// `unsubscribe_instance`, with a fresh request_id or none.
+    /// `unsubscribe_instance` naming one subscription request_id of the instance (which may
+    /// hold no subscription), or none: SPEC 5.4.2, 5.4.3.
     Unsubscribe {
         /// Socket.
         socket: usize,
         /// Instance slot.
         instance: usize,
-        /// Whether the request carries a (fresh, never subscribed) request_id.
-        with_request_id: bool,
+        /// Which of the instance's subscription request_ids, or none to cancel them all.
+        id: Option<u8>,
     },
     /// Out-of-band change of an instance.
     Update(usize),
@@ -180,14 +181,16 @@ impl ReferenceStateMachine for EndpointModel {
             ));
             options.push((
                 2,
-                (select(open), 0..INSTANCES, any::<bool>())
-                    .prop_map(
-                        |(socket, instance, with_request_id)| Transition::Unsubscribe {
-                            socket,
-                            instance,
-                            with_request_id,
-                        },
-                    )
+                (
+                    select(open),
+                    0..INSTANCES,
+                    proptest::option::of(0..SUBSCRIPTION_IDS),
+                )
+                    .prop_map(|(socket, instance, id)| Transition::Unsubscribe {
+                        socket,
+                        instance,
+                        id,
+                    })
                     .boxed(),
             ));
         }
@@ -231,12 +234,14 @@ impl ReferenceStateMachine for EndpointModel {
                 }
             }
             Transition::Unsubscribe {
-                socket, instance, ..
+                socket,
+                instance,
+                id,
             } => {
                 if state.live(instance) {
-                    state
-                        .subscriptions
-                        .retain(|(s, i, _)| !(*s == socket && *i == instance));
+                    state.subscriptions.retain(|(s, i, sub)| {
+                        !(*s == socket && *i == instance && id.is_none_or(|id| id == *sub))
+                    });
                 }
             }
             Transition::Update(i) => {
@@ -624,11 +629,10 @@ impl Sut<'_> {
             Transition::Unsubscribe {
                 socket,
                 instance,
-                with_request_id,
+                id,
             } => {
-                self.fresh += 1;
                 let pk = self.lookup_value(before, instance);
-                let request_id = with_request_id.then(|| json!(self.fresh));
+                let request_id = id.map(|id| Self::subscription_id(instance, id));
                 let request = self.request(Action::UnsubscribeInstance, request_id, pk);
                 let status = if before.live(instance) { 204 } else { 404 };
                 self.call(socket, request, status).await?;

@@ -2,15 +2,15 @@
 //!
 //! One set of snapshots (`tests/snapshots/`) describes both the reference server and the
 //! real DCRF 1.3.0 server: `reference_server_transcripts` checks the in-process reference
-//! server; `dcrf_transcripts` checks the server at `DCRF_INTEROP_URL` (for instance
-//! `ws://127.0.0.1:8000/ws/` from `bash interop/dcrf/serve.sh 8000`) against the same files.
+//! server; `interop/tests/dcrf.rs` starts the real server and checks it against the same
+//! files.
 //! Regenerate after an intended change with `cargo insta review` (CI=true never writes).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dcrf_conformance::embedded::{EmbeddedServer, ServerConfig};
-use dcrf_conformance::{RunOptions, Target, transcript};
+use dcrf_conformance::{RunOptions, transcript};
 
 fn options() -> RunOptions {
     RunOptions {
@@ -42,23 +42,6 @@ fn assert_transcripts(transcripts: &BTreeMap<String, String>) {
     });
 }
 
-fn collect(target: &Target) -> BTreeMap<String, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            transcript::collect(target, &options()),
-        )
-        .await
-        .expect("the run ends within its deadline")
-        .expect("the run can be made")
-    })
-}
-
 #[test]
 fn reference_server_transcripts() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,14 +63,4 @@ fn reference_server_transcripts() {
     });
     runtime.block_on(server.shutdown());
     assert_transcripts(&transcripts);
-}
-
-/// Runs only when `DCRF_INTEROP_URL` names a running interop server (interop/dcrf/serve.sh).
-#[test]
-fn dcrf_transcripts() {
-    let Ok(url) = std::env::var("DCRF_INTEROP_URL") else {
-        eprintln!("DCRF_INTEROP_URL is not set: the real-DCRF comparison did not run");
-        return;
-    };
-    assert_transcripts(&collect(&Target::interop_layout(url)));
 }
