@@ -11,7 +11,8 @@ except probe 2.1 which edits user 1 (and restores its username afterwards).
 Outputs (in --out):
   frames.jsonl       every frame the server sent, one JSON object per line:
                      {"probe", "conn", "endpoint", "seq", "raw", "frame"} for a
-                     text frame ("raw" is the exact text, "frame" its parse),
+                     text frame ("raw" is the exact text, "frame" its parse, or
+                     null + "frame_error" if the server sent NaN/Infinity),
                      {"probe", "conn", "endpoint", "seq", "close": {...}} when
                      the connection ended.
   transcripts.jsonl  the full conversation: sent frames, received frames,
@@ -136,6 +137,19 @@ class Recorder:
                     f.write(f"    note: {ev['text']}\n")
 
 
+def _reject_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def frame_entry(raw: str) -> dict:
+    """{"raw", "frame"}; "frame" is null (plus "frame_error") when the text is
+    not strict JSON (Python's json module emits NaN / Infinity / -Infinity)."""
+    try:
+        return {"raw": raw, "frame": json.loads(raw, parse_constant=_reject_constant)}
+    except ValueError as exc:
+        return {"raw": raw, "frame": None, "frame_error": str(exc)}
+
+
 class Conn:
     def __init__(self, rec: Recorder, name: str, endpoint: str):
         self.rec = rec
@@ -184,10 +198,7 @@ class Conn:
             raw_s = f"<binary {raw.hex()}>"
         else:
             raw_s = raw
-            try:
-                entry = {"raw": raw, "frame": json.loads(raw)}
-            except ValueError:
-                entry = {"raw": raw, "frame": None}
+            entry = frame_entry(raw)
         self.rec.log({"kind": "recv", "conn": self.name, "raw": raw_s})
         self.rec.frames.append(
             {"probe": self.rec.probe, "conn": self.name, "endpoint": self.endpoint, "seq": self.seq, **entry}
