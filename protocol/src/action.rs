@@ -173,6 +173,7 @@ impl JsonSchema for ReplyAction {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "description": "The action of the request this frame answers, echoed unchanged (even when it is not a string), the event name (update, delete) of a pushed event, or null when the request had no action.",
+            "type": crate::request_id::ANY_JSON_TYPE,
             "examples": ["retrieve", "update", null]
         })
     }

@@ -370,6 +370,7 @@ pub struct UpdateEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeletedInstance {
     /// Primary key of the deleted instance.
+    #[schemars(schema_with = "crate::request_id::any_value")]
     pub pk: Value,
 }
 
@@ -520,6 +521,7 @@ pub struct ErrorReply {
     /// What went wrong.
     pub errors: ErrorList,
     /// Usually null.
+    #[schemars(schema_with = "crate::request_id::any_value")]
     pub data: Value,
     /// The request's action echoed back, the event name, or null.
     pub action: ReplyAction,

@@ -19,6 +19,7 @@ pub struct Multiplexed {
     /// Name of the stream, the consumer the payload is for or from.
     pub stream: String,
     /// The wrapped request or reply.
+    #[schemars(schema_with = "crate::request_id::any_value")]
     pub payload: Value,
 }
 

@@ -22,6 +22,7 @@ pub struct Reply {
     /// Error messages: strings, or objects mapping a field name to its messages; empty on success.
     pub errors: Vec<Value>,
     /// The result of the action, or null.
+    #[schemars(schema_with = "crate::request_id::any_value")]
     pub data: Value,
     /// The request's action echoed back, or the event name.
     pub action: ReplyAction,

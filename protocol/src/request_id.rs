@@ -63,6 +63,18 @@ impl From<String> for RequestId {
     }
 }
 
+/// Every JSON type, spelled out: the schema of a value that may be anything.
+///
+/// An empty schema means the same to a validator, but json-schema-to-typescript turns it into
+/// an object type; naming the types gives `string | number | boolean | object | array | null`.
+pub(crate) const ANY_JSON_TYPE: [&str; 6] =
+    ["string", "number", "boolean", "object", "array", "null"];
+
+/// The schema of a field that holds any JSON value.
+pub fn any_value(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ANY_JSON_TYPE})
+}
+
 impl JsonSchema for RequestId {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "RequestId".into()
@@ -71,6 +83,7 @@ impl JsonSchema for RequestId {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "description": "Correlation value chosen by the client and echoed back unchanged. Any JSON value; clients use integers (Date.getTime()) or UUID strings.",
+            "type": ANY_JSON_TYPE,
             "examples": [1550050, "7c5d2f7e-5a7e-4c0e-9a51-1f8f0b6f4d1a"]
         })
     }

@@ -24,8 +24,14 @@ fn every_observed_dcrf_frame_round_trips_and_validates() {
             continue; // a close event, not a frame
         };
         if entry.get("frame_error").is_some() {
-            assert!(serde_json::from_str::<Value>(raw).is_err(), "{probe}: {raw}");
-            assert!(validator.validate_server_frame(raw).is_err(), "{probe}: {raw}");
+            assert!(
+                serde_json::from_str::<Value>(raw).is_err(),
+                "{probe}: {raw}"
+            );
+            assert!(
+                validator.validate_server_frame(raw).is_err(),
+                "{probe}: {raw}"
+            );
             not_json.push(probe.to_owned());
             continue;
         }
