@@ -70,7 +70,12 @@ impl AdminClient {
     }
 
     /// `POST /admin/users`.
-    pub async fn create(&self, username: &str, email: &str, password: Option<&str>) -> Result<AdminResponse, Error> {
+    pub async fn create(
+        &self,
+        username: &str,
+        email: &str,
+        password: Option<&str>,
+    ) -> Result<AdminResponse, Error> {
         let mut body = serde_json::json!({"username": username, "email": email});
         if let Some(password) = password {
             body["password"] = Value::from(password);
@@ -79,7 +84,12 @@ impl AdminClient {
     }
 
     /// `PATCH /admin/users/<pk>` with the given fields (an empty object still saves).
-    pub async fn update(&self, pk: i64, username: Option<&str>, email: Option<&str>) -> Result<AdminResponse, Error> {
+    pub async fn update(
+        &self,
+        pk: i64,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<AdminResponse, Error> {
         let mut body = serde_json::Map::new();
         if let Some(username) = username {
             body.insert("username".into(), Value::from(username));
@@ -87,18 +97,24 @@ impl AdminClient {
         if let Some(email) = email {
             body.insert("email".into(), Value::from(email));
         }
-        self.request("PATCH", &format!("/admin/users/{pk}"), Some(&Value::Object(body)))
-            .await
+        self.request(
+            "PATCH",
+            &format!("/admin/users/{pk}"),
+            Some(&Value::Object(body)),
+        )
+        .await
     }
 
     /// `DELETE /admin/users/<pk>`.
     pub async fn delete(&self, pk: i64) -> Result<AdminResponse, Error> {
-        self.request("DELETE", &format!("/admin/users/{pk}"), None).await
+        self.request("DELETE", &format!("/admin/users/{pk}"), None)
+            .await
     }
 
     /// `GET /admin/users/<pk>`.
     pub async fn get(&self, pk: i64) -> Result<AdminResponse, Error> {
-        self.request("GET", &format!("/admin/users/{pk}"), None).await
+        self.request("GET", &format!("/admin/users/{pk}"), None)
+            .await
     }
 
     /// `GET /healthz`.
@@ -107,7 +123,12 @@ impl AdminClient {
     }
 
     /// Any request: one HTTP/1.1 exchange on a fresh connection (`Connection: close`).
-    pub async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<AdminResponse, Error> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<AdminResponse, Error> {
         let url = format!("{}{path}", self.base);
         let io = |source| Error::Http {
             url: url.clone(),
@@ -146,7 +167,13 @@ fn parse_response(url: &str, raw: &[u8]) -> Result<AdminResponse, Error> {
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("Content-Length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok());
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
     if let Some(length) = content_length {
         body = &body[..length.min(body.len())];
     }

@@ -126,12 +126,20 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Serves one accepted TCP connection to its end.
-pub(crate) async fn handle_connection(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn handle_connection(
+    server: Arc<Server>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(Ok(Some(head))) => head,
         Ok(Ok(None)) => return,
         Ok(Err(response)) => return response.write(&mut stream).await,
-        Err(_) => return Response::error(408, "request head not received in time").write(&mut stream).await,
+        Err(_) => {
+            return Response::error(408, "request head not received in time")
+                .write(&mut stream)
+                .await;
+        }
     };
     let path = head.path.split('?').next().unwrap_or("").to_owned();
     let is_upgrade = head.header_has_token("Upgrade", "websocket");
@@ -196,7 +204,10 @@ async fn read_head(stream: &mut TcpStream) -> Result<Option<Head>, Response> {
 
 async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, Response> {
     if head.header("Transfer-Encoding").is_some() {
-        return Err(Response::error(400, "chunked request bodies are not supported; send Content-Length"));
+        return Err(Response::error(
+            400,
+            "chunked request bodies are not supported; send Content-Length",
+        ));
     }
     let length = match head.header("Content-Length") {
         None => 0,
@@ -206,7 +217,10 @@ async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, Respo
             .map_err(|_| Response::error(400, "invalid Content-Length"))?,
     };
     if length > MAX_BODY {
-        return Err(Response::error(413, format!("request body larger than {MAX_BODY} bytes")));
+        return Err(Response::error(
+            413,
+            format!("request body larger than {MAX_BODY} bytes"),
+        ));
     }
     let mut body = head.rest.clone();
     body.truncate(length);
@@ -217,7 +231,10 @@ async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, Respo
             .await
             .map_err(|_| Response::error(400, "cannot read the request body"))?;
         if n == 0 {
-            return Err(Response::error(400, "request body shorter than Content-Length"));
+            return Err(Response::error(
+                400,
+                "request body shorter than Content-Length",
+            ));
         }
         body.extend_from_slice(&chunk[..n]);
     }
@@ -226,26 +243,40 @@ async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, Respo
 
 async fn upgrade(server: Arc<Server>, mut stream: TcpStream, head: Head, path: &str) {
     let Some(endpoint) = Endpoint::from_path(path) else {
-        return Response::error(404, format!("no WebSocket endpoint at {path}; try /ws/, /ws/full/ or /ws/multiplexed/"))
-            .write(&mut stream)
-            .await;
+        return Response::error(
+            404,
+            format!("no WebSocket endpoint at {path}; try /ws/, /ws/full/ or /ws/multiplexed/"),
+        )
+        .write(&mut stream)
+        .await;
     };
     if head.method != "GET" {
-        return Response::error(405, "a WebSocket upgrade must be a GET").write(&mut stream).await;
+        return Response::error(405, "a WebSocket upgrade must be a GET")
+            .write(&mut stream)
+            .await;
     }
     if head.header("Sec-WebSocket-Version").map(str::trim) != Some("13") {
         let mut response = Response::error(426, "unsupported WebSocket version; use 13");
-        response.extra_headers.push(("Sec-WebSocket-Version", "13".to_owned()));
+        response
+            .extra_headers
+            .push(("Sec-WebSocket-Version", "13".to_owned()));
         return response.write(&mut stream).await;
     }
-    let Some(key) = head.header("Sec-WebSocket-Key").map(|k| k.trim().to_owned()) else {
-        return Response::error(400, "missing Sec-WebSocket-Key").write(&mut stream).await;
+    let Some(key) = head
+        .header("Sec-WebSocket-Key")
+        .map(|k| k.trim().to_owned())
+    else {
+        return Response::error(400, "missing Sec-WebSocket-Key")
+            .write(&mut stream)
+            .await;
     };
     let limit = server.config.limits.max_connections;
     if server.connections.fetch_add(1, Ordering::SeqCst) >= limit {
         server.connections.fetch_sub(1, Ordering::SeqCst);
         tracing::warn!(limit, "connection refused: too many connections");
-        return Response::error(503, format!("too many connections (limit {limit})")).write(&mut stream).await;
+        return Response::error(503, format!("too many connections (limit {limit})"))
+            .write(&mut stream)
+            .await;
     }
     let accept = derive_accept_key(key.as_bytes());
     let response = format!(
@@ -268,7 +299,10 @@ async fn route(server: &Server, method: &str, path: &str, body: &[u8]) -> Respon
         }
         return admin_create(server, body).await;
     }
-    let Some(pk_text) = path.strip_prefix("/admin/users/").filter(|p| !p.is_empty() && !p.contains('/')) else {
+    let Some(pk_text) = path
+        .strip_prefix("/admin/users/")
+        .filter(|p| !p.is_empty() && !p.contains('/'))
+    else {
         return Response::error(404, "not found");
     };
     if !matches!(method, "GET" | "PATCH" | "DELETE") {
@@ -331,11 +365,20 @@ async fn admin_create(server: &Server, body: &[u8]) -> Response {
         Ok(body) => body,
         Err(message) => return Response::error(400, message),
     };
-    let (Some(Value::String(username)), Some(Value::String(email))) = (body.get("username"), body.get("email")) else {
-        let missing = if body.contains_key("username") { "email" } else { "username" };
+    let (Some(Value::String(username)), Some(Value::String(email))) =
+        (body.get("username"), body.get("email"))
+    else {
+        let missing = if body.contains_key("username") {
+            "email"
+        } else {
+            "username"
+        };
         return Response::error(400, format!("{missing} is required"));
     };
-    let password = body.get("password").and_then(Value::as_str).map(str::to_owned);
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let result = server
         .mutate(|table| {
             if table.username_taken(username, None) {
@@ -351,7 +394,10 @@ async fn admin_create(server: &Server, body: &[u8]) -> Response {
     applied_response(result, 201)
 }
 
-fn applied_response(result: Result<crate::store::Applied, MutateError<Response>>, status: u16) -> Response {
+fn applied_response(
+    result: Result<crate::store::Applied, MutateError<Response>>,
+    status: u16,
+) -> Response {
     match result {
         Ok(crate::store::Applied::Saved(user)) => Response::json(status, &user_json(&user)),
         Ok(crate::store::Applied::Deleted(_)) => Response::empty(204),

@@ -122,7 +122,10 @@ enum AdminAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -167,9 +170,8 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.fixture {
         config.fixture = read_fixture(path)?;
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let handle = serve(listener, config).await?;
     {
         let mut stdout = std::io::stdout().lock();
@@ -180,6 +182,19 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds with a deep accept backlog: bursts of thousands of connects (the load tool's idle
+/// scenario) overflow the default of 128 and cost clients a 1 s SYN retransmission.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 #[cfg(unix)]
@@ -195,7 +210,9 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 #[cfg(not(unix))]
 async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
@@ -210,7 +227,11 @@ async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
             pk,
             username,
             email,
-        } => client.update(*pk, username.as_deref(), email.as_deref()).await?,
+        } => {
+            client
+                .update(*pk, username.as_deref(), email.as_deref())
+                .await?
+        }
         AdminAction::Delete { pk } => client.delete(*pk).await?,
         AdminAction::Get { pk } => client.get(*pk).await?,
     };

@@ -157,12 +157,13 @@ impl SubscriptionRegistry {
         }
         if info.count >= limit {
             if entry.request_ids.is_empty()
-                && let Some(subs) = self.by_pk.get_mut(&pk) {
-                    subs.remove(&conn);
-                    if subs.is_empty() {
-                        self.by_pk.remove(&pk);
-                    }
+                && let Some(subs) = self.by_pk.get_mut(&pk)
+            {
+                subs.remove(&conn);
+                if subs.is_empty() {
+                    self.by_pk.remove(&pk);
                 }
+            }
             return Subscribed::LimitReached(limit);
         }
         entry
@@ -176,7 +177,12 @@ impl SubscriptionRegistry {
     /// Cancels subscriptions of `conn` to `pk`: the one of `request_id` when given (SPEC
     /// §5.4.3; compared as DCRF's set does), every one of them otherwise (SPEC §5.4.2).
     /// Subscriptions to other instances are untouched (SPEC §5.4.4). Returns how many.
-    pub(crate) fn unsubscribe(&mut self, conn: ConnId, pk: i64, request_id: Option<&Value>) -> usize {
+    pub(crate) fn unsubscribe(
+        &mut self,
+        conn: ConnId,
+        pk: i64,
+        request_id: Option<&Value>,
+    ) -> usize {
         let Some(subs) = self.by_pk.get_mut(&pk) else {
             return 0;
         };
@@ -337,9 +343,18 @@ mod tests {
     fn fan_out_one_frame_per_pair() {
         let mut registry = SubscriptionRegistry::default();
         let (sink, mut rx) = ConnSink::new(16);
-        assert_eq!(registry.subscribe(1, &sink, None, 7, &json!(11), 10), Subscribed::Ok);
-        assert_eq!(registry.subscribe(1, &sink, None, 7, &json!(12), 10), Subscribed::Ok);
-        assert_eq!(registry.subscribe(1, &sink, None, 7, &json!(11), 10), Subscribed::Ok);
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 7, &json!(11), 10),
+            Subscribed::Ok
+        );
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 7, &json!(12), 10),
+            Subscribed::Ok
+        );
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 7, &json!(11), 10),
+            Subscribed::Ok
+        );
         let user = crate::UserRecord::new(7, "x", "x@example.com");
         registry.publish(&Applied::Saved(user), &Faults::none());
         let first = rx.try_recv().unwrap();
@@ -359,7 +374,10 @@ mod tests {
     fn limit() {
         let mut registry = SubscriptionRegistry::default();
         let (sink, _rx) = ConnSink::new(16);
-        assert_eq!(registry.subscribe(1, &sink, None, 1, &json!(1), 1), Subscribed::Ok);
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 1, &json!(1), 1),
+            Subscribed::Ok
+        );
         assert_eq!(
             registry.subscribe(1, &sink, None, 2, &json!(1), 1),
             Subscribed::LimitReached(1)

@@ -69,10 +69,11 @@ impl Server {
             }));
         };
         if let Some(path) = &self.config.data_file
-            && let Err(error) = persist(&table, path).await {
-                table.undo(undo);
-                return Err(MutateError::Persist(error));
-            }
+            && let Err(error) = persist(&table, path).await
+        {
+            table.undo(undo);
+            return Err(MutateError::Persist(error));
+        }
         self.registry().publish(&applied, &self.config.faults);
         Ok(applied)
     }
@@ -159,9 +160,10 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
 
 fn load_table(config: &Config) -> Result<Table, Error> {
     if let Some(path) = &config.data_file
-        && path.exists() {
-            return Table::read_file(path);
-        }
+        && path.exists()
+    {
+        return Table::read_file(path);
+    }
     Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"))
 }
 
@@ -191,7 +193,10 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = tasks.len(), "connections still open after the grace period");
+        tracing::warn!(
+            left = tasks.len(),
+            "connections still open after the grace period"
+        );
         tasks.abort_all();
     }
     tracing::info!("stopped");

@@ -70,14 +70,22 @@ enum AnyUserFile {
 impl Table {
     /// A table holding `users`; the next pk is one more than the largest.
     pub(crate) fn from_users(users: Vec<UserRecord>, path: &Path) -> Result<Table, Error> {
-        let next_pk = users.iter().map(|u| u.id).max().unwrap_or(0).saturating_add(1);
+        let next_pk = users
+            .iter()
+            .map(|u| u.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         Table::from_parts(users, next_pk, path)
     }
 
     fn from_parts(users: Vec<UserRecord>, next_pk: i64, path: &Path) -> Result<Table, Error> {
         let mut map = BTreeMap::new();
         for user in users {
-            if map.values().any(|u: &UserRecord| u.username == user.username) {
+            if map
+                .values()
+                .any(|u: &UserRecord| u.username == user.username)
+            {
                 return Err(Error::DuplicateUser {
                     path: path.to_owned(),
                     what: "username",

@@ -127,7 +127,8 @@ pub(crate) async fn run(server: Arc<Server>, stream: TcpStream, rest: Vec<u8>, e
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
-    let mut ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+    let mut ws =
+        WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
     let (sink, mut rx) = ConnSink::new(limits.outbound_queue_frames);
     let connection = Connection {
         id: server.next_conn_id(),
@@ -207,7 +208,10 @@ impl Connection {
     /// Runs a write, unless the connection turns out to be a slow consumer first: a peer
     /// that does not read must not pin the task in a write forever. `Some(true)`: slow
     /// consumer; `Some(false)`: written; `None`: the connection failed.
-    async fn guarded(&self, write: impl std::future::Future<Output = Result<(), WsError>>) -> Option<bool> {
+    async fn guarded(
+        &self,
+        write: impl std::future::Future<Output = Result<(), WsError>>,
+    ) -> Option<bool> {
         tokio::select! {
             biased;
             _ = self.sink.kill.notified() => Some(true),
@@ -226,9 +230,16 @@ impl Connection {
             WsError::Capacity(cause) => {
                 tracing::info!(conn = self.id, %cause, "closing: message too big");
                 let limit = self.server.config.limits.max_frame_bytes;
-                close(ws, CloseCode::Size, &format!("message too big: the limit is {limit} bytes")).await;
+                close(
+                    ws,
+                    CloseCode::Size,
+                    &format!("message too big: the limit is {limit} bytes"),
+                )
+                .await;
             }
-            WsError::Utf8(_) => close(ws, CloseCode::Invalid, "text frame is not valid UTF-8").await,
+            WsError::Utf8(_) => {
+                close(ws, CloseCode::Invalid, "text frame is not valid UTF-8").await
+            }
             WsError::Protocol(cause) => {
                 close(ws, CloseCode::Protocol, &format!("protocol error: {cause}")).await;
             }
@@ -317,8 +328,16 @@ impl Connection {
     async fn handle_request(&self, value: Value, stream: Option<Arc<str>>) -> Handled {
         let stream_ref = stream.as_deref();
         let Value::Object(object) = value else {
-            let message = format!("A request must be a JSON object, found {}.", json_type(&value));
-            return Handled::frame(self.render(&Value::Null, &Value::Null, Outcome::error(400, message), stream_ref));
+            let message = format!(
+                "A request must be a JSON object, found {}.",
+                json_type(&value)
+            );
+            return Handled::frame(self.render(
+                &Value::Null,
+                &Value::Null,
+                Outcome::error(400, message),
+                stream_ref,
+            ));
         };
         let request_id = object.get("request_id").cloned().unwrap_or(Value::Null);
         let action_value = match object.get("action") {
@@ -332,13 +351,29 @@ impl Connection {
         let action = match &action_value {
             Value::String(name) => Action::from_name(name),
             Value::Array(_) | Value::Object(_) => {
-                let message = format!("\"action\" must be a string, found {}.", json_type(&action_value));
-                return Handled::frame(self.render(&action_value, &request_id, Outcome::error(400, message), stream_ref));
+                let message = format!(
+                    "\"action\" must be a string, found {}.",
+                    json_type(&action_value)
+                );
+                return Handled::frame(self.render(
+                    &action_value,
+                    &request_id,
+                    Outcome::error(400, message),
+                    stream_ref,
+                ));
             }
             // DCRF answers a scalar action it cannot dispatch like any unknown one (SPEC §4.2.2).
             other => {
-                let outcome = Outcome::error(405, format!("Method \"{}\" not allowed.", python_str(other)));
-                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+                let outcome = Outcome::error(
+                    405,
+                    format!("Method \"{}\" not allowed.", python_str(other)),
+                );
+                return Handled::frame(self.render(
+                    &action_value,
+                    &request_id,
+                    outcome,
+                    stream_ref,
+                ));
             }
         };
         if !self.endpoint.offers(&action) {
@@ -350,26 +385,43 @@ impl Connection {
             Ok(request) => request,
             Err(error) => {
                 let outcome = Outcome::error(400, format!("Malformed request: {error}."));
-                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+                return Handled::frame(self.render(
+                    &action_value,
+                    &request_id,
+                    outcome,
+                    stream_ref,
+                ));
             }
         };
         let operation = match request.operation(dcrf_protocol::DEFAULT_LOOKUP_FIELD) {
             Ok(operation) => operation,
             Err(error) => {
                 let outcome = Outcome::error(400, malformed_message(&action, &error));
-                return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+                return Handled::frame(self.render(
+                    &action_value,
+                    &request_id,
+                    outcome,
+                    stream_ref,
+                ));
             }
         };
         let is_unsubscribe = matches!(operation, Operation::UnsubscribeInstance { .. });
         let mut outcome = self
-            .perform(operation, request.request_id.as_ref().map(RequestId::as_value), stream.as_ref())
+            .perform(
+                operation,
+                request.request_id.as_ref().map(RequestId::as_value),
+                stream.as_ref(),
+            )
             .await;
         let mut reply_action = action_value;
         let faults = &self.server.config.faults;
         if action == Action::Retrieve && faults.retrieve_action_list {
             reply_action = Value::from("list");
         }
-        if action == Action::SubscribeInstance && faults.subscribe_status_200 && outcome.status == 201 {
+        if action == Action::SubscribeInstance
+            && faults.subscribe_status_200
+            && outcome.status == 201
+        {
             outcome.status = 200;
         }
         Handled {
@@ -402,13 +454,22 @@ impl Connection {
                 };
                 // Registered while the table is read-locked: every later change sees it.
                 let limit = server.config.limits.max_subscriptions_per_connection;
-                let subscribed = server.registry().subscribe(self.id, &self.sink, stream, pk, request_id.as_value(), limit);
+                let subscribed = server.registry().subscribe(
+                    self.id,
+                    &self.sink,
+                    stream,
+                    pk,
+                    request_id.as_value(),
+                    limit,
+                );
                 drop(table);
                 match subscribed {
                     Subscribed::Ok => Outcome::ok(201, Value::Null),
                     Subscribed::LimitReached(limit) => Outcome::error(
                         429,
-                        format!("Too many subscriptions on this connection: the limit is {limit}; unsubscribe first."),
+                        format!(
+                            "Too many subscriptions on this connection: the limit is {limit}; unsubscribe first."
+                        ),
                     ),
                 }
             }
@@ -433,17 +494,25 @@ impl Connection {
             // SPEC §6.2
             Operation::Create { data } => {
                 let result = server
-                    .mutate(|table| validate(table, Mode::Create, None, data).map_err(validation_error))
+                    .mutate(|table| {
+                        validate(table, Mode::Create, None, data).map_err(validation_error)
+                    })
                     .await;
                 applied(result, 201)
             }
             // SPEC §6.3, §6.4
             Operation::Update { lookup, data } | Operation::Patch { lookup, data } => {
-                let mode = if matches!(operation, Operation::Update { .. }) { Mode::Update } else { Mode::Patch };
+                let mode = if matches!(operation, Operation::Update { .. }) {
+                    Mode::Update
+                } else {
+                    Mode::Patch
+                };
                 let pk = lookup_pk(lookup);
                 let result = server
                     .mutate(|table| {
-                        let user = pk.and_then(|pk| table.get(pk)).ok_or_else(Outcome::not_found)?;
+                        let user = pk
+                            .and_then(|pk| table.get(pk))
+                            .ok_or_else(Outcome::not_found)?;
                         validate(table, mode, Some(user), data).map_err(validation_error)
                     })
                     .await;
@@ -460,13 +529,21 @@ impl Connection {
                     .await;
                 applied(result, 204)
             }
-            Operation::Custom { action } => Outcome::error(405, format!("Method \"{action}\" not allowed.")),
+            Operation::Custom { action } => {
+                Outcome::error(405, format!("Method \"{action}\" not allowed."))
+            }
         }
     }
 
     /// Renders a reply in DCRF's key order (errors, data, action, response_status,
     /// request_id), wrapped for its stream when multiplexed.
-    fn render(&self, action: &Value, request_id: &Value, outcome: Outcome, stream: Option<&str>) -> String {
+    fn render(
+        &self,
+        action: &Value,
+        request_id: &Value,
+        outcome: Outcome,
+        stream: Option<&str>,
+    ) -> String {
         let reply = Reply {
             errors: outcome.errors,
             data: outcome.data,
@@ -477,12 +554,15 @@ impl Connection {
         };
         let mut value = reply.to_value();
         if self.server.config.faults.missing_errors_key
-            && let Value::Object(object) = &mut value {
-                object.shift_remove("errors");
-            }
+            && let Value::Object(object) = &mut value
+        {
+            object.shift_remove("errors");
+        }
         match stream {
             None => value.to_string(),
-            Some(stream) => serde_json::to_string(&Multiplexed::new(stream, value)).unwrap_or_default(),
+            Some(stream) => {
+                serde_json::to_string(&Multiplexed::new(stream, value)).unwrap_or_default()
+            }
         }
     }
 }
@@ -516,7 +596,11 @@ fn malformed_message(action: &Action, error: &dcrf_protocol::Error) -> String {
         dcrf_protocol::Error::MissingArgument { key, .. } => {
             format!("\"{action}\" needs the argument \"{key}\".")
         }
-        dcrf_protocol::Error::WrongType { key, expected, found } => {
+        dcrf_protocol::Error::WrongType {
+            key,
+            expected,
+            found,
+        } => {
             format!("The \"{key}\" of \"{action}\" must be {expected}, found {found}.")
         }
         other => format!("Malformed \"{action}\" request: {other}."),

@@ -64,13 +64,19 @@ async fn run_admin(args: &[&str]) -> std::process::Output {
 
 async fn sigterm_and_wait(process: &mut Process) -> std::process::ExitStatus {
     let pid = process.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let mut child = std::mem::replace(&mut process.0, Command::new("true").spawn().expect("true"));
-    within("server exits", tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .expect("join")
-        .expect("wait")
+    within(
+        "server exits",
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .expect("join")
+    .expect("wait")
 }
 
 #[tokio::test]
@@ -81,11 +87,21 @@ async fn binary_admin_update_reaches_a_subscriber_and_sigterm_is_graceful() {
     let (mut process, addr) = spawn(&["--listen", "127.0.0.1:0", "--data", data_arg]).await;
     let t = Transcript::default();
     let mut a = Client::connect_url(&format!("ws://{addr}/ws/"), "A", &t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":100,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":100,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 201);
 
     let url = format!("http://{addr}");
-    let output = run_admin(&["admin", "--url", &url, "update", "1", "--username", "edited user name"]).await;
+    let output = run_admin(&[
+        "admin",
+        "--url",
+        &url,
+        "update",
+        "1",
+        "--username",
+        "edited user name",
+    ])
+    .await;
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
@@ -106,7 +122,8 @@ async fn binary_admin_update_reaches_a_subscriber_and_sigterm_is_graceful() {
     // The change survives a restart.
     let (_process, addr) = spawn(&["serve", "--listen", "127.0.0.1:0", "--data", data_arg]).await;
     let mut b = Client::connect_url(&format!("ws://{addr}/ws/"), "B", &t).await;
-    b.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#).await;
+    b.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#)
+        .await;
     assert_eq!(b.recv().await["data"]["username"], "edited user name");
 }
 
@@ -114,13 +131,23 @@ async fn binary_admin_update_reaches_a_subscriber_and_sigterm_is_graceful() {
 async fn help_teaches() {
     let output = run_admin(&["--help"]).await;
     let help = String::from_utf8_lossy(&output.stdout);
-    for needle in ["listening on ws://ADDR/ws/", "--listen", "--fault", "--data", "admin", "/ws/full/"] {
+    for needle in [
+        "listening on ws://ADDR/ws/",
+        "--listen",
+        "--fault",
+        "--data",
+        "admin",
+        "/ws/full/",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
     let output = run_admin(&["serve", "--help"]).await;
     let help = String::from_utf8_lossy(&output.stdout);
     for needle in ["event-without-request-id", "silent", "slow consumer"] {
-        assert!(help.contains(needle), "serve --help lacks {needle}:\n{help}");
+        assert!(
+            help.contains(needle),
+            "serve --help lacks {needle}:\n{help}"
+        );
     }
 }
 
@@ -137,7 +164,8 @@ async fn library_shutdown_sends_1001_and_keeps_the_data() {
     let mut full = Client::connect(&server, "/ws/full/", "A", &t).await;
     full.send(r#"{"action":"create","request_id":1,"data":{"username":"durable","email":"d@example.com","password":"pw"}}"#).await;
     assert_eq!(full.recv().await["data"]["id"], 4);
-    full.send(r#"{"action":"delete","request_id":2,"pk":3}"#).await;
+    full.send(r#"{"action":"delete","request_id":2,"pk":3}"#)
+        .await;
     assert_eq!(full.recv().await["response_status"], 204);
     let mut other = Client::connect(&server, "/ws/", "B", &t).await;
     within("shutdown", server.shutdown()).await;

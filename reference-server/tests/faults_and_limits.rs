@@ -18,7 +18,8 @@ async fn with_fault(fault: Fault) -> dcrf_reference_server::ServerHandle {
 /// Subscribes rid 7 to pk 1 on a fresh socket.
 async fn subscribed(server: &dcrf_reference_server::ServerHandle, t: &Transcript) -> Client {
     let mut a = Client::connect(server, "/ws/", "A", t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":7,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":7,"pk":1}"#)
+        .await;
     a.recv_unvalidated().await;
     a
 }
@@ -37,7 +38,8 @@ async fn each_fault_breaks_what_it_names() {
     let server = with_fault(Fault::EventAfterUnsubscribe).await;
     let admin = Admin::new(&server, &t);
     let mut a = subscribed(&server, &t).await;
-    a.send(r#"{"action":"unsubscribe_instance","request_id":8,"pk":1}"#).await;
+    a.send(r#"{"action":"unsubscribe_instance","request_id":8,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 204);
     admin.update(1, None, None).await;
     assert_eq!(a.recv().await["request_id"], 7);
@@ -53,25 +55,36 @@ async fn each_fault_breaks_what_it_names() {
 
     let server = with_fault(Fault::SubscribeStatus200).await;
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":7,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":7,"pk":1}"#)
+        .await;
     let reply = a.recv_unvalidated().await;
     assert_eq!(reply["response_status"], 200);
-    assert!(FrameValidator::shared().validate_server_value(&reply).is_err());
+    assert!(
+        FrameValidator::shared()
+            .validate_server_value(&reply)
+            .is_err()
+    );
     server.shutdown().await;
 
     let server = with_fault(Fault::RetrieveActionList).await;
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#)
+        .await;
     assert_eq!(a.recv_unvalidated().await["action"], "list");
     server.shutdown().await;
 
     let server = with_fault(Fault::MissingErrorsKey).await;
     let admin = Admin::new(&server, &t);
     let mut a = subscribed(&server, &t).await;
-    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#)
+        .await;
     let reply = a.recv_unvalidated().await;
     assert!(reply.get("errors").is_none());
-    assert!(FrameValidator::shared().validate_server_value(&reply).is_err());
+    assert!(
+        FrameValidator::shared()
+            .validate_server_value(&reply)
+            .is_err()
+    );
     admin.update(1, None, None).await;
     assert!(a.recv_unvalidated().await.get("errors").is_none());
     server.shutdown().await;
@@ -85,7 +98,8 @@ async fn each_fault_breaks_what_it_names() {
 
     let server = with_fault(Fault::Silent).await;
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":1,"pk":1}"#)
+        .await;
     a.send("not json").await;
     a.silence().await;
     server.shutdown().await;
@@ -114,12 +128,14 @@ async fn subscription_limit_is_a_429() {
     let t = Transcript::default();
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
     for (request_id, status) in [(1, 201), (2, 201), (1, 201), (3, 429)] {
-        a.send_json(json!({"action": "subscribe_instance", "request_id": request_id, "pk": 1})).await;
+        a.send_json(json!({"action": "subscribe_instance", "request_id": request_id, "pk": 1}))
+            .await;
         assert_eq!(a.recv().await["response_status"], status, "{request_id}");
     }
     a.send(r#"{"action":"unsubscribe_instance","pk":1}"#).await;
     a.recv().await;
-    a.send(r#"{"action":"subscribe_instance","request_id":3,"pk":2}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":3,"pk":2}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 201);
     insta::assert_json_snapshot!(t.take());
     server.shutdown().await;
@@ -139,7 +155,9 @@ async fn connection_limit_is_an_http_503() {
     let _a = Client::connect(&server, "/ws/", "A", &t).await;
     let second = within("connect", tokio_tungstenite::connect_async(server.ws_url())).await;
     match second {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
         other => panic!("expected HTTP 503, got {other:?}"),
     }
     server.shutdown().await;
@@ -159,12 +177,19 @@ async fn slow_consumer_is_closed_with_1008() {
     let admin = Admin::new(&server, &t);
     // A raw TCP client that upgrades, subscribes, then never reads: its queue fills up.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut raw = within("connect", tokio::net::TcpStream::connect(server.local_addr())).await.unwrap();
+    let mut raw = within(
+        "connect",
+        tokio::net::TcpStream::connect(server.local_addr()),
+    )
+    .await
+    .unwrap();
     let handshake = format!(
         "GET /ws/ HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         server.local_addr()
     );
-    within("write", raw.write_all(handshake.as_bytes())).await.unwrap();
+    within("write", raw.write_all(handshake.as_bytes()))
+        .await
+        .unwrap();
     // A masked text frame with the subscribe request.
     let payload = br#"{"action":"subscribe_instance","request_id":1,"pk":1}"#;
     let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
@@ -190,7 +215,11 @@ async fn slow_consumer_is_closed_with_1008() {
     // The close frame is at the end of what the server managed to write.
     let mut bytes = Vec::new();
     let _ = tokio::time::timeout(QUIET * 10, raw.read_to_end(&mut bytes)).await;
-    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("101 response") + 4;
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("101 response")
+        + 4;
     let close = find_close(&bytes[head_end..]).expect("a close frame");
     assert_eq!(close.0, 1008);
     assert_eq!(close.1, "slow consumer");
@@ -198,7 +227,13 @@ async fn slow_consumer_is_closed_with_1008() {
 }
 
 async fn admin_quiet(admin: &Admin, email: &str) {
-    let response = admin.raw("PATCH", "/admin/users/1", Some(&json!({"email": email}).to_string())).await;
+    let response = admin
+        .raw(
+            "PATCH",
+            "/admin/users/1",
+            Some(&json!({"email": email}).to_string()),
+        )
+        .await;
     assert_eq!(response.status, 200);
 }
 

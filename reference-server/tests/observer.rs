@@ -10,14 +10,16 @@ async fn retrieve_existing_missing_and_cast_pks() {
     let server = start_default().await;
     let t = Transcript::default();
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"retrieve","request_id":1550050,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":1550050,"pk":1}"#)
+        .await;
     let reply = a.recv().await;
     assert_eq!(
         reply.to_string(),
         r#"{"errors":[],"data":{"id":1,"username":"test 1","email":"1@example.com"},"action":"retrieve","response_status":200,"request_id":1550050}"#,
         "key order and content as DCRF"
     );
-    a.send(r#"{"action":"retrieve","request_id":2,"pk":9999}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":2,"pk":9999}"#)
+        .await;
     assert_eq!(
         a.recv().await.to_string(),
         r#"{"errors":["Not found"],"data":null,"action":"retrieve","response_status":404,"request_id":2}"#
@@ -35,11 +37,17 @@ async fn retrieve_existing_missing_and_cast_pks() {
         (json!([1]), false),
         (json!(0), false),
     ] {
-        a.send_json(json!({"action": "retrieve", "request_id": 6, "pk": pk})).await;
+        a.send_json(json!({"action": "retrieve", "request_id": 6, "pk": pk}))
+            .await;
         let reply = a.recv().await;
-        assert_eq!(reply["response_status"], if found { 200 } else { 404 }, "pk {pk}");
+        assert_eq!(
+            reply["response_status"],
+            if found { 200 } else { 404 },
+            "pk {pk}"
+        );
     }
-    a.send(r#"{"action":"retrieve","request_id":6,"pk":18446744073709551617}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":6,"pk":18446744073709551617}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 404);
     a.send(r#"{"action":"retrieve","pk":1}"#).await;
     assert!(a.recv().await["request_id"].is_null());
@@ -71,7 +79,10 @@ async fn request_ids_are_echoed_exactly() {
         r#"{"b":1,"a":[1,2]}"#,
         r#"[1,"two",null]"#,
     ] {
-        a.send(&format!(r#"{{"action":"retrieve","request_id":{request_id},"pk":1}}"#)).await;
+        a.send(&format!(
+            r#"{{"action":"retrieve","request_id":{request_id},"pk":1}}"#
+        ))
+        .await;
         let text = a.recv_text().await;
         let expected: serde_json::Value = serde_json::from_str(request_id).unwrap();
         assert!(
@@ -88,7 +99,8 @@ async fn subscribe_update_and_delete_events() {
     let t = Transcript::default();
     let admin = Admin::new(&server, &t);
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":100,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":100,"pk":1}"#)
+        .await;
     assert_eq!(
         a.recv().await.to_string(),
         r#"{"errors":[],"data":null,"action":"subscribe_instance","response_status":201,"request_id":100}"#
@@ -112,7 +124,8 @@ async fn subscribe_update_and_delete_events() {
         r#"{"errors":[],"data":{"pk":1},"action":"delete","response_status":204,"request_id":100}"#
     );
     a.silence().await;
-    a.send(r#"{"action":"retrieve","request_id":41,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":41,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 404);
     insta::assert_json_snapshot!(t.take());
     server.shutdown().await;
@@ -124,12 +137,14 @@ async fn subscribe_missing_pk_and_string_pk() {
     let t = Transcript::default();
     let admin = Admin::new(&server, &t);
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":102,"pk":9999}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":102,"pk":9999}"#)
+        .await;
     assert_eq!(
         a.recv().await.to_string(),
         r#"{"errors":["Not found"],"data":null,"action":"subscribe_instance","response_status":404,"request_id":102}"#
     );
-    a.send(r#"{"action":"subscribe_instance","request_id":103,"pk":"2"}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":103,"pk":"2"}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 201);
     admin.update(2, None, Some("pkstr@example.com")).await;
     assert_eq!(a.recv().await["request_id"], 103);
@@ -148,12 +163,17 @@ async fn fan_out_follows_dcrf_sets() {
     let mut full = Client::connect(&server, "/ws/full/", "C", &t).await;
     // Two request_ids on A, one twice; 1 and 1.0 are one set member, "1" another.
     for request_id in ["11", "12", "11", "1", "1.0", r#""1""#] {
-        a.send(&format!(r#"{{"action":"subscribe_instance","request_id":{request_id},"pk":3}}"#)).await;
+        a.send(&format!(
+            r#"{{"action":"subscribe_instance","request_id":{request_id},"pk":3}}"#
+        ))
+        .await;
         assert_eq!(a.recv().await["response_status"], 201);
     }
-    b.send(r#"{"action":"subscribe_instance","request_id":15,"pk":3}"#).await;
+    b.send(r#"{"action":"subscribe_instance","request_id":15,"pk":3}"#)
+        .await;
     assert_eq!(b.recv().await["response_status"], 201);
-    full.send(r#"{"action":"subscribe_instance","request_id":18,"pk":3}"#).await;
+    full.send(r#"{"action":"subscribe_instance","request_id":18,"pk":3}"#)
+        .await;
     assert_eq!(full.recv().await["response_status"], 201);
     admin.update(3, None, Some("fan@example.com")).await;
     let mut ids = Vec::new();
@@ -162,7 +182,11 @@ async fn fan_out_follows_dcrf_sets() {
         assert_eq!(event["data"]["email"], "fan@example.com");
         ids.push(event["request_id"].to_string());
     }
-    assert_eq!(ids, ["11", "12", "1", "\"1\""], "one event per distinct request_id, in subscription order");
+    assert_eq!(
+        ids,
+        ["11", "12", "1", "\"1\""],
+        "one event per distinct request_id, in subscription order"
+    );
     a.silence().await;
     assert_eq!(b.recv().await["request_id"], 15);
     b.silence().await;
@@ -179,11 +203,13 @@ async fn unsubscribe_cancels_one_request_id_or_all_of_the_instance() {
     let admin = Admin::new(&server, &t);
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
     for (request_id, pk) in [(23, 1), (24, 1), (25, 1), (25, 2)] {
-        a.send_json(json!({"action": "subscribe_instance", "request_id": request_id, "pk": pk})).await;
+        a.send_json(json!({"action": "subscribe_instance", "request_id": request_id, "pk": pk}))
+            .await;
         assert_eq!(a.recv().await["response_status"], 201);
     }
     // With a request_id: only (A, 23) on pk 1 is cancelled (SPEC §5.4.3, observed 4.3).
-    a.send(r#"{"action":"unsubscribe_instance","request_id":23,"pk":1}"#).await;
+    a.send(r#"{"action":"unsubscribe_instance","request_id":23,"pk":1}"#)
+        .await;
     assert_eq!(
         a.recv().await.to_string(),
         r#"{"errors":[],"data":null,"action":"unsubscribe_instance","response_status":204,"request_id":23}"#
@@ -193,7 +219,8 @@ async fn unsubscribe_cancels_one_request_id_or_all_of_the_instance() {
     assert_eq!(a.recv().await["request_id"], 25);
     a.silence().await;
     // Unsubscribing 25 from pk 1 leaves its subscription to pk 2 (SPEC §5.4.4).
-    a.send(r#"{"action":"unsubscribe_instance","request_id":25,"pk":1}"#).await;
+    a.send(r#"{"action":"unsubscribe_instance","request_id":25,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 204);
     admin.update(2, None, Some("kept@example.com")).await;
     assert_eq!(a.recv().await["request_id"], 25);
@@ -207,12 +234,15 @@ async fn unsubscribe_cancels_one_request_id_or_all_of_the_instance() {
     admin.update(1, None, Some("gone@example.com")).await;
     a.silence().await;
     // Never subscribed: still 204; missing: 404.
-    a.send(r#"{"action":"unsubscribe_instance","request_id":26,"pk":3}"#).await;
+    a.send(r#"{"action":"unsubscribe_instance","request_id":26,"pk":3}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 204);
-    a.send(r#"{"action":"unsubscribe_instance","request_id":27,"pk":9999}"#).await;
+    a.send(r#"{"action":"unsubscribe_instance","request_id":27,"pk":9999}"#)
+        .await;
     assert_eq!(a.recv().await["errors"], json!(["Not found"]));
     // Resubscribe works.
-    a.send(r#"{"action":"subscribe_instance","request_id":29,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":29,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 201);
     admin.update(1, None, Some("back@example.com")).await;
     assert_eq!(a.recv().await["request_id"], 29);
@@ -243,7 +273,8 @@ async fn unknown_and_missing_actions() {
         let reply = a.recv().await;
         assert_eq!(reply["response_status"], 405, "{frame}");
     }
-    a.send(r#"{"action":"retrieve","request_id":99,"pk":1}"#).await;
+    a.send(r#"{"action":"retrieve","request_id":99,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 200);
     insta::assert_json_snapshot!(t.take());
     server.shutdown().await;
@@ -277,14 +308,17 @@ async fn malformed_input_gets_a_400_and_the_socket_stays_open() {
         assert_eq!(reply["response_status"], 400, "{frame}");
         assert!(reply["data"].is_null());
     }
-    a.send_binary(br#"{"action":"retrieve","request_id":61,"pk":1}"#).await;
+    a.send_binary(br#"{"action":"retrieve","request_id":61,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 400);
     // Extra keys, duplicate keys (last wins) and unusual key order are fine.
     a.send(r#"{"action":"retrieve","request_id":130,"pk":1,"extra":1,"errors":"x","self":1,"data":{"x":1}}"#).await;
     assert_eq!(a.recv().await["response_status"], 200);
-    a.send(r#"{"action":"foo","action":"retrieve","request_id":62,"pk":1}"#).await;
+    a.send(r#"{"action":"foo","action":"retrieve","request_id":62,"pk":1}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 200);
-    a.send(r#"{"pk":1,"request_id":131,"action":"retrieve"}"#).await;
+    a.send(r#"{"pk":1,"request_id":131,"action":"retrieve"}"#)
+        .await;
     assert_eq!(a.recv().await["response_status"], 200);
     insta::assert_json_snapshot!(t.take());
     server.shutdown().await;
@@ -295,7 +329,10 @@ async fn oversized_frame_closes_with_1009() {
     let server = start_default().await;
     let t = Transcript::default();
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    let big = format!(r#"{{"action":"retrieve","request_id":1,"pk":1,"pad":"{}"}}"#, "x".repeat(70 * 1024));
+    let big = format!(
+        r#"{{"action":"retrieve","request_id":1,"pk":1,"pad":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
     common::within("send", async {
         a.send(&big).await;
     })
@@ -312,7 +349,8 @@ async fn closing_drops_the_subscriptions() {
     let t = Transcript::default();
     let admin = Admin::new(&server, &t);
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
-    a.send(r#"{"action":"subscribe_instance","request_id":1,"pk":1}"#).await;
+    a.send(r#"{"action":"subscribe_instance","request_id":1,"pk":1}"#)
+        .await;
     a.recv().await;
     assert_eq!(server.subscription_count(), 1);
     a.close().await;

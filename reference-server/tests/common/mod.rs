@@ -32,7 +32,9 @@ pub async fn start(config: Config) -> ServerHandle {
     let listener = within("bind", tokio::net::TcpListener::bind("127.0.0.1:0"))
         .await
         .expect("bind 127.0.0.1:0");
-    within("serve", serve(listener, config)).await.expect("serve")
+    within("serve", serve(listener, config))
+        .await
+        .expect("serve")
 }
 
 pub async fn start_default() -> ServerHandle {
@@ -69,13 +71,20 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(handle: &ServerHandle, path: &str, name: &str, transcript: &Transcript) -> Client {
+    pub async fn connect(
+        handle: &ServerHandle,
+        path: &str,
+        name: &str,
+        transcript: &Transcript,
+    ) -> Client {
         let url = format!("ws://{}{path}", handle.local_addr());
         Self::connect_url(&url, name, transcript).await
     }
 
     pub async fn connect_url(url: &str, name: &str, transcript: &Transcript) -> Client {
-        let (ws, _) = within("connect", connect_async(url)).await.expect("connect");
+        let (ws, _) = within("connect", connect_async(url))
+            .await
+            .expect("connect");
         let path = url
             .split_once("://")
             .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
@@ -92,7 +101,9 @@ impl Client {
     /// Sends a text frame (recorded parsed when it is JSON, as text otherwise).
     pub async fn send(&mut self, frame: &str) {
         self.transcript.push(format!("[{}] -> {frame}", self.name));
-        within("send", self.ws.send(Message::text(frame))).await.expect("send");
+        within("send", self.ws.send(Message::text(frame)))
+            .await
+            .expect("send");
     }
 
     pub async fn send_json(&mut self, frame: Value) {
@@ -100,8 +111,14 @@ impl Client {
     }
 
     pub async fn send_binary(&mut self, bytes: &[u8]) {
-        self.transcript.push(format!("[{}] -> <binary {}>", self.name, String::from_utf8_lossy(bytes)));
-        within("send", self.ws.send(Message::binary(bytes.to_vec()))).await.expect("send");
+        self.transcript.push(format!(
+            "[{}] -> <binary {}>",
+            self.name,
+            String::from_utf8_lossy(bytes)
+        ));
+        within("send", self.ws.send(Message::binary(bytes.to_vec())))
+            .await
+            .expect("send");
     }
 
     /// The next text frame, validated against the protocol's schemas.
@@ -134,9 +151,13 @@ impl Client {
     /// Receives a frame without validating it (for fault-injection tests).
     pub async fn recv_unvalidated(&mut self) -> Value {
         loop {
-            let message = within("receive", self.ws.next()).await.expect("ended").expect("read");
+            let message = within("receive", self.ws.next())
+                .await
+                .expect("ended")
+                .expect("read");
             if let Message::Text(text) = message {
-                self.transcript.push(format!("[{}] <- {}", self.name, text.as_str()));
+                self.transcript
+                    .push(format!("[{}] <- {}", self.name, text.as_str()));
                 return serde_json::from_str(text.as_str()).expect("JSON");
             }
         }
@@ -147,7 +168,8 @@ impl Client {
         if let Ok(message) = tokio::time::timeout(QUIET, self.ws.next()).await {
             panic!("{}: expected nothing, got {message:?}", self.name);
         }
-        self.transcript.push(format!("[{}] .. nothing more", self.name));
+        self.transcript
+            .push(format!("[{}] .. nothing more", self.name));
     }
 
     /// Expects the server to close: returns (code, reason).
@@ -157,7 +179,10 @@ impl Client {
                 Some(Ok(Message::Close(Some(frame)))) => {
                     let code = u16::from(frame.code);
                     let reason = frame.reason.as_str().to_owned();
-                    self.transcript.push(format!("[{}] xx closed: code={code} reason={reason:?}", self.name));
+                    self.transcript.push(format!(
+                        "[{}] xx closed: code={code} reason={reason:?}",
+                        self.name
+                    ));
                     return (code, reason);
                 }
                 Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
@@ -189,24 +214,44 @@ impl Admin {
     }
 
     fn record(&self, call: String, response: &AdminResponse) {
-        self.transcript.push(format!("admin {call} => {} {}", response.status, response.body));
+        self.transcript.push(format!(
+            "admin {call} => {} {}",
+            response.status, response.body
+        ));
     }
 
     pub async fn create(&self, username: &str, email: &str) -> Value {
-        let response = within("admin create", self.client.create(username, email, None)).await.expect("admin");
-        self.record(format!("POST /admin/users {username:?} {email:?}"), &response);
+        let response = within("admin create", self.client.create(username, email, None))
+            .await
+            .expect("admin");
+        self.record(
+            format!("POST /admin/users {username:?} {email:?}"),
+            &response,
+        );
         assert_eq!(response.status, 201, "{}", response.body);
         response.json()
     }
 
-    pub async fn update(&self, pk: i64, username: Option<&str>, email: Option<&str>) -> AdminResponse {
-        let response = within("admin update", self.client.update(pk, username, email)).await.expect("admin");
-        self.record(format!("PATCH /admin/users/{pk} {username:?} {email:?}"), &response);
+    pub async fn update(
+        &self,
+        pk: i64,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> AdminResponse {
+        let response = within("admin update", self.client.update(pk, username, email))
+            .await
+            .expect("admin");
+        self.record(
+            format!("PATCH /admin/users/{pk} {username:?} {email:?}"),
+            &response,
+        );
         response
     }
 
     pub async fn delete(&self, pk: i64) -> AdminResponse {
-        let response = within("admin delete", self.client.delete(pk)).await.expect("admin");
+        let response = within("admin delete", self.client.delete(pk))
+            .await
+            .expect("admin");
         self.record(format!("DELETE /admin/users/{pk}"), &response);
         response
     }
@@ -214,20 +259,37 @@ impl Admin {
     pub async fn raw(&self, method: &str, path: &str, body: Option<&str>) -> AdminResponse {
         // Raw body: write it by hand to test malformed input.
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let authority = self.client.base_url().trim_start_matches("http://").to_owned();
+        let authority = self
+            .client
+            .base_url()
+            .trim_start_matches("http://")
+            .to_owned();
         let body = body.unwrap_or("");
-        let mut stream = within("connect", TcpStream::connect(&authority)).await.expect("connect");
+        let mut stream = within("connect", TcpStream::connect(&authority))
+            .await
+            .expect("connect");
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        within("write", stream.write_all(head.as_bytes())).await.expect("write");
+        within("write", stream.write_all(head.as_bytes()))
+            .await
+            .expect("write");
         let mut raw = Vec::new();
-        within("read", stream.read_to_end(&mut raw)).await.expect("read");
+        within("read", stream.read_to_end(&mut raw))
+            .await
+            .expect("read");
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let response = AdminResponse { status, body: body.to_owned() };
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let response = AdminResponse {
+            status,
+            body: body.to_owned(),
+        };
         self.record(format!("{method} {path} {body:?}"), &response);
         response
     }
