@@ -79,7 +79,7 @@ pub fn wire_line(entry: &WireEntry) -> String {
 
 fn case_line(style: Style, case: &CaseResult) -> String {
     format!(
-        "  {} {:<7} {:<6} {:<46} {:>5} ms",
+        "  {} {:<7} {:<6} {:<56} {:>5} ms",
         style.verdict(&case.verdict),
         case.id,
         case.level.as_str(),
