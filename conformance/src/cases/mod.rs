@@ -8,6 +8,7 @@ use crate::verdict::Finding;
 use crate::wire::Inbound;
 
 mod s2;
+mod s3;
 mod s4;
 mod s5;
 mod s6;
@@ -35,6 +36,7 @@ pub(crate) use case;
 pub fn all() -> Vec<Case> {
     [
         s2::cases(),
+        s3::cases(),
         s4::cases(),
         s5::cases(),
         s6::cases(),
