@@ -29,15 +29,12 @@ fn sections_with_must() -> BTreeSet<String> {
     for line in SPEC.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
             current = heading.split_whitespace().next().map(str::to_owned);
-        } else if line.starts_with("## ") {
-            current = None;
-        } else if line
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .any(|word| word == "MUST")
+        } else if let Some(section) = &current
+            && line
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .any(|word| word == "MUST")
         {
-            if let Some(section) = &current {
-                sections.insert(section.clone());
-            }
+            sections.insert(section.clone());
         }
     }
     sections
