@@ -1,11 +1,12 @@
 //! The cases, one module per SPEC section. Each case is data (id, level, section, title) plus
 //! a small async function; ids are `section.n` and never reused.
 
+use dcrf_protocol::Action;
 use serde_json::Value;
 
 use crate::case::{Case, Ctx, Instance, Step};
 use crate::verdict::Finding;
-use crate::wire::Inbound;
+use crate::wire::{Conn, Inbound};
 
 mod s2;
 mod s3;
@@ -230,4 +231,24 @@ pub(crate) fn check_delete_event(
         )));
     }
     Ok(())
+}
+
+/// Sends `action` on `conn` for a lookup value that names no instance and checks the answer:
+/// 404, `["Not found"]`, data null, action and request_id echoed (SPEC 7.3).
+pub(crate) async fn expect_not_found(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    action: Action,
+    request_id: &Value,
+    lookup: &Value,
+) -> Step<Finding> {
+    let name = Value::from(action.as_str());
+    let what = format!("{action} reply");
+    conn.send(ctx.request(action, request_id, lookup), ctx.until())
+        .await?;
+    let reply = conn.expect_reply(request_id, ctx.until()).await?;
+    check_envelope(&reply, &what, 404, &name, request_id)?;
+    check_errors(&reply, &what, &["Not found"])?;
+    check_data_null(&reply, &what)?;
+    Ok(Finding::pass("404 [\"Not found\"], data null"))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     case, check_data_null, check_delete_event, check_envelope, check_errors, check_instance,
-    check_update_event, check_username,
+    check_update_event, check_username, expect_not_found,
 };
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
@@ -347,17 +347,8 @@ async fn retrieve_write_only(ctx: Ctx) -> Step<Finding> {
 
 async fn retrieve_missing(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    let rid = json!(1550052);
-    a.send(
-        ctx.request(Action::Retrieve, &rid, &ctx.target.missing_pk),
-        ctx.until(),
-    )
-    .await?;
-    let reply = a.expect_reply(&rid, ctx.until()).await?;
-    check_envelope(&reply, "retrieve reply", 404, &json!("retrieve"), &rid)?;
-    check_errors(&reply, "retrieve reply", &["Not found"])?;
-    check_data_null(&reply, "retrieve reply")?;
-    Ok(Finding::pass("404 [\"Not found\"], data null"))
+    let missing = ctx.target.missing_pk.clone();
+    expect_not_found(&ctx, &mut a, Action::Retrieve, &json!(1550052), &missing).await
 }
 
 async fn subscribe_created(ctx: Ctx) -> Step<Finding> {
@@ -368,23 +359,15 @@ async fn subscribe_created(ctx: Ctx) -> Step<Finding> {
 
 async fn subscribe_missing(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    let rid = json!(1550054);
-    a.send(
-        ctx.request(Action::SubscribeInstance, &rid, &ctx.target.missing_pk),
-        ctx.until(),
+    let missing = ctx.target.missing_pk.clone();
+    expect_not_found(
+        &ctx,
+        &mut a,
+        Action::SubscribeInstance,
+        &json!(1550054),
+        &missing,
     )
-    .await?;
-    let reply = a.expect_reply(&rid, ctx.until()).await?;
-    check_envelope(
-        &reply,
-        "subscribe_instance reply",
-        404,
-        &json!("subscribe_instance"),
-        &rid,
-    )?;
-    check_errors(&reply, "subscribe_instance reply", &["Not found"])?;
-    check_data_null(&reply, "subscribe_instance reply")?;
-    Ok(Finding::pass("404 [\"Not found\"], data null"))
+    .await
 }
 
 async fn resubscribe_same_id(ctx: Ctx) -> Step<Finding> {
@@ -572,22 +555,15 @@ async fn unsubscribe_keeps_others(ctx: Ctx) -> Step<Finding> {
 
 async fn unsubscribe_missing(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    let rid = json!(1550064);
-    a.send(
-        ctx.request(Action::UnsubscribeInstance, &rid, &ctx.target.missing_pk),
-        ctx.until(),
+    let missing = ctx.target.missing_pk.clone();
+    expect_not_found(
+        &ctx,
+        &mut a,
+        Action::UnsubscribeInstance,
+        &json!(1550064),
+        &missing,
     )
-    .await?;
-    let reply = a.expect_reply(&rid, ctx.until()).await?;
-    check_envelope(
-        &reply,
-        "unsubscribe_instance reply",
-        404,
-        &json!("unsubscribe_instance"),
-        &rid,
-    )?;
-    check_errors(&reply, "unsubscribe_instance reply", &["Not found"])?;
-    Ok(Finding::pass("404 [\"Not found\"]"))
+    .await
 }
 
 async fn update_event_with(ctx: &Ctx, subscription: Value) -> Step<Finding> {

@@ -3,7 +3,9 @@
 use dcrf_protocol::{Action, Request};
 use serde_json::{Value, json};
 
-use super::{case, check_data_null, check_envelope, check_errors, check_instance, check_username};
+use super::{
+    case, check_data_null, check_envelope, check_instance, check_username, expect_not_found,
+};
 use crate::case::{Case, Ctx, Step};
 use crate::target::DEFAULT_PASSWORD;
 use crate::verdict::Finding;
@@ -227,17 +229,8 @@ async fn delete(ctx: Ctx) -> Step<Finding> {
 
 async fn delete_missing(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open_full("a").await?;
-    let rid = json!(1550040);
-    a.send(
-        ctx.request(Action::Delete, &rid, &ctx.target.missing_pk),
-        ctx.until(),
-    )
-    .await?;
-    let reply = a.expect_reply(&rid, ctx.until()).await?;
-    check_envelope(&reply, "delete reply", 404, &json!("delete"), &rid)?;
-    check_errors(&reply, "delete reply", &["Not found"])?;
-    check_data_null(&reply, "delete reply")?;
-    Ok(Finding::pass("404 [\"Not found\"]"))
+    let missing = ctx.target.missing_pk.clone();
+    expect_not_found(&ctx, &mut a, Action::Delete, &json!(1550040), &missing).await
 }
 
 async fn validation_errors(ctx: Ctx) -> Step<Finding> {

@@ -3,7 +3,7 @@
 use dcrf_protocol::Action;
 use serde_json::{Value, json};
 
-use super::{case, check_data_null, check_envelope, check_errors};
+use super::{case, check_data_null, check_envelope, check_errors, expect_not_found};
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
 
@@ -87,14 +87,12 @@ async fn missing_action(ctx: Ctx) -> Step<Finding> {
 
 async fn uncastable_lookup(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    let rid = json!(1550053);
-    a.send(
-        ctx.request(Action::Retrieve, &rid, &json!("not-a-key")),
-        ctx.until(),
+    expect_not_found(
+        &ctx,
+        &mut a,
+        Action::Retrieve,
+        &json!(1550053),
+        &json!("not-a-key"),
     )
-    .await?;
-    let reply = a.expect_reply(&rid, ctx.until()).await?;
-    check_envelope(&reply, "retrieve reply", 404, &json!("retrieve"), &rid)?;
-    check_errors(&reply, "retrieve reply", &["Not found"])?;
-    Ok(Finding::pass("404 [\"Not found\"]"))
+    .await
 }
