@@ -252,3 +252,17 @@ pub(crate) async fn expect_not_found(
     check_data_null(&reply, &what)?;
     Ok(Finding::pass("404 [\"Not found\"], data null"))
 }
+
+/// Waits on `conn` for the `update` event of `subscription` and checks it shows `username`
+/// or a later state (SPEC 5.5, 5.8).
+pub(crate) async fn expect_update(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    subscription: &Value,
+    username: &str,
+) -> Step<()> {
+    let event = conn
+        .expect_event("update", subscription, ctx.until())
+        .await?;
+    check_update_event(ctx, &event, subscription, &[username])
+}

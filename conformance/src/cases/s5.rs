@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     case, check_data_null, check_delete_event, check_envelope, check_errors, check_instance,
-    check_update_event, check_username, expect_not_found,
+    check_update_event, check_username, expect_not_found, expect_update,
 };
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
@@ -377,8 +377,7 @@ async fn resubscribe_same_id(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut a, &s, &x.pk).await?;
     subscribe(&ctx, &mut a, &s, &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = a.expect_event("update", &s, ctx.until()).await?;
-    check_update_event(&ctx, &event, &s, &[&x.username])?;
+    expect_update(&ctx, &mut a, &s, &x.username).await?;
     a.expect_quiet(
         ctx.quiet(),
         "a subscription is a set member: one change, one event (SPEC 5.3.3)",
@@ -414,8 +413,7 @@ async fn stops_events(ctx: &Ctx, s: Value, unsubscribe_id: Value) -> Step<Findin
     subscribe(ctx, &mut b, &control, &x.pk).await?;
     unsubscribe(ctx, &mut a, &unsubscribe_id, &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(ctx, &event, &control, &[&x.username])?;
+    expect_update(ctx, &mut b, &control, &x.username).await?;
     a.expect_quiet(
         ctx.quiet(),
         "after unsubscribe_instance no event may reach the cancelled subscription (SPEC 5.4.2, 5.4.3)",
@@ -447,8 +445,7 @@ async fn unsubscribe_other_id_stops_events(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut b, &control, &x.pk).await?;
     unsubscribe(&ctx, &mut a, &json!(1550061), &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(&ctx, &event, &control, &[&x.username])?;
+    expect_update(&ctx, &mut b, &control, &x.username).await?;
     a.settle(ctx.quiet()).await;
     match a
         .expect_event("update", &s, tokio::time::Instant::now())
@@ -485,16 +482,13 @@ async fn one_of_two(ctx: &Ctx, event_first: bool) -> Step<Finding> {
     if event_first {
         ctx.change(&mut x).await?;
         for id in [&s1, &s2] {
-            let event = a.expect_event("update", id, ctx.until()).await?;
-            check_update_event(ctx, &event, id, &[&x.username])?;
+            expect_update(ctx, &mut a, id, &x.username).await?;
         }
-        let event = b.expect_event("update", &control, ctx.until()).await?;
-        check_update_event(ctx, &event, &control, &[&x.username])?;
+        expect_update(ctx, &mut b, &control, &x.username).await?;
     }
     unsubscribe(ctx, &mut a, &s1, &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(ctx, &event, &control, &[&x.username])?;
+    expect_update(ctx, &mut b, &control, &x.username).await?;
     a.settle(ctx.quiet()).await;
     let kept = a
         .expect_event("update", &s2, tokio::time::Instant::now())
@@ -537,8 +531,7 @@ async fn unsubscribe_keeps_others(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut b, &control, &y.pk).await?;
     unsubscribe(&ctx, &mut a, &shared, &x.pk).await?;
     ctx.change(&mut y).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(&ctx, &event, &control, &[&y.username])?;
+    expect_update(&ctx, &mut b, &control, &y.username).await?;
     let until = (tokio::time::Instant::now() + ctx.quiet()).min(ctx.until());
     match a.expect_event("update", &shared, until).await {
         Ok(event) => {
@@ -571,8 +564,7 @@ async fn update_event_with(ctx: &Ctx, subscription: Value) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
     subscribe(ctx, &mut a, &subscription, &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = a.expect_event("update", &subscription, ctx.until()).await?;
-    check_update_event(ctx, &event, &subscription, &[&x.username])?;
+    expect_update(ctx, &mut a, &subscription, &x.username).await?;
     Ok(Finding::pass(format!(
         "update event 200 with request_id {subscription} and the changed instance"
     )))
@@ -679,8 +671,7 @@ async fn two_ids_one_socket(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut a, &s2, &x.pk).await?;
     ctx.change(&mut x).await?;
     for s in [&s1, &s2] {
-        let event = a.expect_event("update", s, ctx.until()).await?;
-        check_update_event(&ctx, &event, s, &[&x.username])?;
+        expect_update(&ctx, &mut a, s, &x.username).await?;
     }
     a.expect_quiet(
         ctx.quiet(),
@@ -699,8 +690,7 @@ async fn two_sockets(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut b, &s, &x.pk).await?;
     ctx.change(&mut x).await?;
     for conn in [&mut a, &mut b] {
-        let event = conn.expect_event("update", &s, ctx.until()).await?;
-        check_update_event(&ctx, &event, &s, &[&x.username])?;
+        expect_update(&ctx, conn, &s, &x.username).await?;
     }
     for conn in [&mut a, &mut b] {
         conn.expect_quiet(
@@ -722,8 +712,7 @@ async fn no_event_other_instance(ctx: Ctx) -> Step<Finding> {
     subscribe(&ctx, &mut a, &s, &x.pk).await?;
     subscribe(&ctx, &mut b, &control, &y.pk).await?;
     ctx.change(&mut y).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(&ctx, &event, &control, &[&y.username])?;
+    expect_update(&ctx, &mut b, &control, &y.username).await?;
     a.expect_quiet(
         ctx.quiet(),
         "a socket receives no event for an instance it is not subscribed to (SPEC 5.7.2)",
@@ -747,8 +736,7 @@ async fn retrieve_does_not_subscribe(ctx: Ctx) -> Step<Finding> {
     check_username(&reply, "retrieve reply", &[&x.username])?;
     subscribe(&ctx, &mut b, &control, &x.pk).await?;
     ctx.change(&mut x).await?;
-    let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(&ctx, &event, &control, &[&x.username])?;
+    expect_update(&ctx, &mut b, &control, &x.username).await?;
     a.expect_quiet(
         ctx.quiet(),
         "a socket that only retrieved an instance receives nothing when it changes (SPEC 5.7.3)",
