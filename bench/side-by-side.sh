@@ -1,116 +1,227 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: dcrf-reference-server vs the real DCRF 1.3.0 (Daphne), measured by
-# the same load tool (reference-server/examples/load.rs) with the same parameters, in one run.
-# Not part of CI. Loopback only; every scenario is bounded in time and count.
+# Side-by-side benchmark: dcrf-reference-server vs the real DCRF 1.3.0 (Django + Daphne, from
+# interop/dcrf), measured by the same load tool (reference-server/examples/load.rs) with the
+# same parameters, in one run. Not part of CI and not pass/fail: it prints figures.
 #
-#   bash bench/side-by-side.sh            # prints a markdown table of figures and ratios
+#   bash bench/side-by-side.sh        # progress on stderr; environment + markdown table on stdout
 #
-# Env: CHANGES (fan-out changes, 5), FANOUT (sockets, 1000), IDLE (idle sockets measured on
-# both servers, 2000), IDLE_REF (idle sockets on the reference server alone, 10000),
-# SECONDS_RETRIEVE (5).
+# Scenarios, each against a freshly started server of each kind:
+#   retrieve  round trips/s over CONNECTIONS sockets for SECONDS_RETRIEVE seconds;
+#   fanout    FANOUT sockets subscribed to pk 1, CHANGES changes made through the admin API
+#             (PATCH /admin/users/1); time until every socket received the event, p50/p99;
+#   idle      IDLE subscribed sockets on both servers: server RSS growth (VmRSS, /proc);
+#             then IDLE_REF (10,000) on the reference server alone: absolute RSS.
+#
+# Env (defaults): CONNECTIONS (16), SECONDS_RETRIEVE (5), FANOUT (1000), CHANGES (10),
+# IDLE (2000), IDLE_REF (10000), SCENARIO_TIMEOUT (300 s per load-tool run).
+# Loopback only. Every wait is bounded (the load tool times out a socket after 30 s, each
+# load-tool run is killed after SCENARIO_TIMEOUT); a failed scenario shows as "failed" in the
+# table, with the tool's error. Servers are stopped on exit (trap), including on Ctrl-C.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-CHANGES="${CHANGES:-5}"
+CONNECTIONS="${CONNECTIONS:-16}"
+SECONDS_RETRIEVE="${SECONDS_RETRIEVE:-5}"
 FANOUT="${FANOUT:-1000}"
+CHANGES="${CHANGES:-10}"
 IDLE="${IDLE:-2000}"
 IDLE_REF="${IDLE_REF:-10000}"
-SECONDS_RETRIEVE="${SECONDS_RETRIEVE:-5}"
+SCENARIO_TIMEOUT="${SCENARIO_TIMEOUT:-300}"
+
+# Sockets: the load tool holds up to IDLE_REF client ends, the server as many server ends
+# (separate processes, so each needs IDLE_REF plus some headroom).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_REF + 1024)) ]; then
+    echo "warning: open-file limit $(ulimit -n) is below IDLE_REF + 1024 = $((IDLE_REF + 1024))" >&2
+fi
 
 OUT="$(mktemp -d -t dcrf-bench-XXXXXX)"
+export DCRF_DB="$OUT/dcrf.sqlite3"   # serve.sh deletes and re-migrates it on every start
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
+PID=""
+
+# stop_pid PID: SIGTERM (and its children, e.g. a `manage.py migrate` still running under
+# serve.sh), up to 10 s to exit, then SIGKILL.
+stop_pid() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "pid $pid still alive after SIGTERM, sending SIGKILL" >&2
+            pkill -KILL -P "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do stop_pid "$pid"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 echo "building (release)..." >&2
 cargo build -q --release -p dcrf-reference-server --bin dcrf-reference-server --example load
 bash interop/dcrf/setup.sh >&2
 LOAD="$ROOT/target/release/examples/load"
+SERVER="$ROOT/target/release/dcrf-reference-server"
 
-# wait_for_line FILE: prints the address of the `listening on ws://ADDR/ws/` line.
+# wait_for_line FILE PID: prints ADDR of the `listening on ws://ADDR/ws/` line (120 s at most).
 wait_for_line() {
-    for _ in $(seq 1 600); do
-        if grep -q '^listening on ' "$1" 2>/dev/null; then
-            sed -nE 's#^listening on ws://([^/]+)/ws/.*#\1#p' "$1" | head -n1
+    local file=$1 pid=$2
+    for _ in $(seq 1 1200); do
+        if grep -q '^listening on ' "$file" 2>/dev/null; then
+            sed -nE 's#^listening on ws://([^/]+)/ws/.*#\1#p' "$file" | head -n1
             return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "server exited before listening; see ${file%.out}.err" >&2
+            return 1
         fi
         sleep 0.1
     done
-    echo "server did not start; see $1" >&2
+    echo "server did not start within 120 s; see ${file%.out}.err" >&2
     return 1
 }
 
-# start_reference: fresh reference server; sets ADDR and PID.
+# start_reference / start_dcrf: a fresh server; set ADDR and PID (the server process itself:
+# serve.sh exec's into the Python process running Daphne).
 start_reference() {
-    RUST_LOG=warn "$ROOT/target/release/dcrf-reference-server" --listen 127.0.0.1:0 >"$OUT/ref.out" 2>"$OUT/ref.err" &
+    RUST_LOG=warn "$SERVER" --listen 127.0.0.1:0 >"$OUT/reference-server.out" 2>"$OUT/reference-server.err" &
     PID=$!; PIDS+=("$PID")
-    ADDR="$(wait_for_line "$OUT/ref.out")"
+    ADDR="$(wait_for_line "$OUT/reference-server.out" "$PID")"
 }
-
-# start_dcrf: fresh Django/DCRF under Daphne; sets ADDR and PID.
 start_dcrf() {
     local port
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    bash interop/dcrf/serve.sh "$port" >"$OUT/dcrf.out" 2>"$OUT/dcrf.err" &
+    bash interop/dcrf/serve.sh "$port" >"$OUT/dcrf-server.out" 2>>"$OUT/dcrf-server.err" &
     PID=$!; PIDS+=("$PID")
-    ADDR="$(wait_for_line "$OUT/dcrf.out")"
+    ADDR="$(wait_for_line "$OUT/dcrf-server.out" "$PID")"
+}
+stop() { stop_pid "$PID"; PID=""; }
+
+# run NAME SCENARIO IDLE_COUNT: one load-tool run against the server at ADDR/PID. Its stdout
+# goes to $OUT/NAME-SCENARIO.txt, its stderr to .err; a failure is recorded, not fatal.
+run() {
+    local name=$1 scenario=$2 idle=$3 status=0
+    echo "== $name $scenario on $ADDR (pid $PID, $(ps -o comm= -p "$PID"))" >&2
+    timeout -k 5 "$SCENARIO_TIMEOUT" "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "http://$ADDR" \
+        --server-pid "$PID" --scenario "$scenario" --connections "$CONNECTIONS" \
+        --seconds "$SECONDS_RETRIEVE" --fanout-sockets "$FANOUT" --changes "$CHANGES" \
+        --idle "$idle" >"$OUT/$name-$scenario.txt" 2>"$OUT/$name-$scenario.err" || status=$?
+    cat "$OUT/$name-$scenario.txt" >&2
+    if [ "$status" -ne 0 ]; then
+        local why
+        why="$(tail -n 1 "$OUT/$name-$scenario.err" | tr '|' '/')"
+        [ "$status" -eq 124 ] && why="killed after ${SCENARIO_TIMEOUT} s"
+        echo "FAILED (exit $status): ${why:-no message}" | tee -a "$OUT/$name-$scenario.txt" >&2
+    fi
 }
 
-stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+for scenario in retrieve fanout idle; do
+    start_reference; run reference "$scenario" "$IDLE"; stop
+    start_dcrf; run dcrf "$scenario" "$IDLE"; stop
+done
+start_reference; run reference-10k idle "$IDLE_REF"; stop
+echo "logs: $OUT" >&2
 
-# measure NAME: runs the three scenarios against a fresh server of each kind.
-measure() {
-    local name=$1 start=$2 idle=$3
-    for scenario in retrieve fanout idle; do
-        "$start"
-        echo "$name $scenario on $ADDR (pid $PID)" >&2
-        timeout 600 "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "http://$ADDR" --server-pid "$PID" \
-            --scenario "$scenario" --seconds "$SECONDS_RETRIEVE" --fanout-sockets "$FANOUT" \
-            --changes "$CHANGES" --idle "$idle" | tee -a "$OUT/$name.txt" >&2 \
-            || echo "$scenario: FAILED (exit $?)" >>"$OUT/$name.txt"
-        stop
-    done
-}
+# Environment of this run.
+cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)"
+mem="$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+pyv="$(interop/dcrf/.venv/bin/python -c 'import sys, importlib.metadata as m; print("Python %s, " % sys.version.split()[0] + ", ".join("%s %s" % (p, m.version(p)) for p in ("djangochannelsrestframework", "Django", "channels", "daphne", "Twisted")))')"
+echo "- date: $(date -u)"
+echo "- machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "- $(rustc --version) (release profile); $pyv"
+echo "- parameters: CONNECTIONS=$CONNECTIONS SECONDS_RETRIEVE=$SECONDS_RETRIEVE FANOUT=$FANOUT CHANGES=$CHANGES IDLE=$IDLE IDLE_REF=$IDLE_REF"
+echo
 
-measure reference start_reference "$IDLE"
-measure dcrf start_dcrf "$IDLE"
-start_reference
-timeout 600 "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "http://$ADDR" --server-pid "$PID" \
-    --scenario idle --idle "$IDLE_REF" | tee "$OUT/reference-10k.txt" >&2
-stop
+CONNECTIONS="$CONNECTIONS" SECONDS_RETRIEVE="$SECONDS_RETRIEVE" FANOUT="$FANOUT" CHANGES="$CHANGES" \
+    IDLE="$IDLE" IDLE_REF="$IDLE_REF" python3 - "$OUT" <<'PY'
+import pathlib, re, sys
+from os import environ as env
+out = pathlib.Path(sys.argv[1])
 
-python3 - "$OUT" "$FANOUT" "$IDLE" "$IDLE_REF" <<'PY'
-import re, sys, pathlib
-out, fanout, idle, idle_ref = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 def figures(name):
-    text = (out / f"{name}.txt").read_text()
     f = {}
-    if m := re.search(r"= (\d+) round trips/s; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", text):
-        f["rps"], f["rtt50"], f["rtt99"] = float(m[1]), float(m[2]), float(m[3])
-    if m := re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max", text):
-        f["fan50"], f["fan99"] = float(m[1]), float(m[2])
-    if m := re.search(r"server RSS ([\d.]+) MB \(was ([\d.]+) MB: ([\d.]+) KB per connection\)", text):
-        f["rss"], f["rss0"], f["kb"] = float(m[1]), float(m[2]), float(m[3])
+    for scenario in ("retrieve", "fanout", "idle"):
+        path = out / f"{name}-{scenario}.txt"
+        if not path.exists():
+            continue
+        text = path.read_text()
+        if m := re.search(r"^FAILED.*$", text, re.M):
+            f[f"{scenario}-failed"] = m[0]
+        if m := re.search(r"= (\d+) round trips/s; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", text):
+            f["rps"], f["rtt50"], f["rtt99"] = float(m[1]), float(m[2]), float(m[3])
+        if m := re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", text):
+            f["fan50"], f["fan99"], f["fanmax"] = float(m[1]), float(m[2]), float(m[3])
+        if m := re.search(r"idle: (\d+) subscribed connections opened in ([\d.]+) s; server RSS ([\d.]+) MB \(was ([\d.]+) MB", text):
+            n, f["opened"], f["rss"], f["rss0"] = int(m[1]), float(m[2]), float(m[3]), float(m[4])
+            f["per1k"] = (f["rss"] - f["rss0"]) * 1000 / n
     return f
-r, d = figures("reference"), figures("dcrf")
-big = figures("reference-10k")
-def cell(f, k, fmt):
-    return fmt.format(f[k]) if k in f else "failed"
-def ratio(num, den):
-    return f"{num/den:.0f}x" if num and den else "n/a"
+
+r, d, big = figures("reference"), figures("dcrf"), figures("reference-10k")
+
+def cell(f, scenario, fmt, *keys):
+    if all(k in f for k in keys):
+        return fmt.format(*(f[k] for k in keys))
+    return f.get(f"{scenario}-failed", "no figure")
+
+def ratio(num, den, suffix=""):
+    if not num or not den:
+        return "n/a"
+    x = num / den
+    return (f"{x:,.0f}x" if x >= 10 else f"{x:.1f}x") + suffix
+
+n = lambda v: f"{int(v):,}"
+conn, secs, fan, changes = n(env["CONNECTIONS"]), env["SECONDS_RETRIEVE"], n(env["FANOUT"]), env["CHANGES"]
+idle, idle_ref = n(env["IDLE"]), n(env["IDLE_REF"])
+rows = [
+    (f"retrieve round trips/s ({conn} connections, {secs} s)",
+     cell(r, "retrieve", "{:,.0f}", "rps"), cell(d, "retrieve", "{:,.0f}", "rps"),
+     ratio(r.get("rps"), d.get("rps"))),
+    ("retrieve latency p50 / p99",
+     cell(r, "retrieve", "{:.3f} / {:.3f} ms", "rtt50", "rtt99"),
+     cell(d, "retrieve", "{:.2f} / {:.2f} ms", "rtt50", "rtt99"), ""),
+    (f"fan-out of one change to {fan} subscribed sockets, time until all received, p50 ({changes} changes)",
+     cell(r, "fanout", "{:,.1f} ms", "fan50"), cell(d, "fanout", "{:,.1f} ms", "fan50"),
+     ratio(d.get("fan50"), r.get("fan50"), " faster")),
+    ("same, p99",
+     cell(r, "fanout", "{:,.1f} ms", "fan99"), cell(d, "fanout", "{:,.1f} ms", "fan99"),
+     ratio(d.get("fan99"), r.get("fan99"), " faster")),
+    (f"server RSS growth per 1,000 idle subscribed connections ({idle} open)",
+     cell(r, "idle", "{:.1f} MB", "per1k"), cell(d, "idle", "{:.1f} MB", "per1k"),
+     ratio(d.get("per1k"), r.get("per1k"), " less")),
+    (f"server RSS: fresh → {idle} idle subscribed connections (time to open them)",
+     cell(r, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"),
+     cell(d, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), ""),
+    (f"reference server RSS: fresh → {idle_ref} idle subscribed connections (time to open them)",
+     cell(big, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), "not measured", ""),
+]
 print("| metric | reference server | DCRF 1.3.0 (Daphne) | ratio |")
 print("| --- | --- | --- | --- |")
-print(f"| retrieve round trips/s, 16 connections | {cell(r,'rps','{:,.0f}')} | {cell(d,'rps','{:,.0f}')} | {ratio(r.get('rps'), d.get('rps'))} |")
-print(f"| retrieve latency p50 / p99 | {cell(r,'rtt50','{:.3f}')} / {cell(r,'rtt99','{:.3f}')} ms | {cell(d,'rtt50','{:.2f}')} / {cell(d,'rtt99','{:.2f}')} ms | |")
-print(f"| fan-out of one change to {fanout} sockets, all received, p50 | {cell(r,'fan50','{:.1f}')} ms | {cell(d,'fan50','{:.1f}')} ms | {ratio(d.get('fan50'), r.get('fan50'))} faster |")
-print(f"| same, p99 | {cell(r,'fan99','{:.1f}')} ms | {cell(d,'fan99','{:.1f}')} ms | {ratio(d.get('fan99'), r.get('fan99'))} faster |")
-print(f"| memory per idle subscribed connection ({idle} open) | {cell(r,'kb','{:.1f}')} KB | {cell(d,'kb','{:.1f}')} KB | {ratio(d.get('kb'), r.get('kb'))} less |")
-print(f"| server RSS with {idle} idle subscribed connections | {cell(r,'rss','{:.1f}')} MB | {cell(d,'rss','{:.1f}')} MB | |")
-print(f"| reference server RSS with {idle_ref} idle subscribed connections | {cell(big,'rss','{:.1f}')} MB | | |")
+for row in rows:
+    print("| " + " | ".join(row) + " |")
+
+def verdict(ok):
+    return "n/a (no figure)" if ok is None else ("met" if ok else "NOT met")
+rps = r.get("rps") / d["rps"] if r.get("rps") and d.get("rps") else None
+f50 = d["fan50"] / r["fan50"] if r.get("fan50") and d.get("fan50") else None
+f99 = d["fan99"] / r["fan99"] if r.get("fan99") and d.get("fan99") else None
+print()
+print("Targets (this run):")
+print(f"- retrieve round trips/s ≥ 100x DCRF: {verdict(None if rps is None else rps >= 100)}"
+      + (f" ({rps:,.0f}x)" if rps else ""))
+print(f"- fan-out to {fan} fully delivered in < 1/20 of DCRF's time: "
+      f"p50 {verdict(None if f50 is None else f50 > 20)}" + (f" (1/{f50:,.0f})" if f50 else "")
+      + f", p99 {verdict(None if f99 is None else f99 > 20)}" + (f" (1/{f99:,.0f})" if f99 else ""))
+print(f"- {idle_ref} idle subscribed connections < 200 MB: "
+      f"{verdict(None if 'rss' not in big else big['rss'] < 200)}"
+      + (f" ({big['rss']:.1f} MB)" if "rss" in big else ""))
 PY
