@@ -99,9 +99,9 @@ impl ConnSink {
 #[derive(Debug)]
 struct Entry {
     sink: Arc<ConnSink>,
-    /// The multiplexer stream the connection subscribed through, if any: events are
-    /// wrapped with it (SPEC §8.2).
-    stream: Option<Arc<str>>,
+    /// The multiplexer stream the connection subscribed through, if any, as a JSON string
+    /// (escaped once here, not per event): events are wrapped with it (SPEC §8.2).
+    stream_json: Option<Box<str>>,
     /// The request_ids, in subscription order, each with its JSON text as sent.
     request_ids: Vec<(SubscriptionKey, Box<str>)>,
 }
@@ -149,7 +149,7 @@ impl SubscriptionRegistry {
             .entry(conn)
             .or_insert_with(|| Entry {
                 sink: Arc::clone(sink),
-                stream: stream.cloned(),
+                stream_json: stream.map(|name| Value::from(&**name).to_string().into()),
                 request_ids: Vec::new(),
             });
         if entry.request_ids.iter().any(|(k, _)| *k == key) {
@@ -261,7 +261,8 @@ impl SubscriptionRegistry {
                     } else {
                         raw_id
                     };
-                    let frame = render_event(&body_prefix, request_id, entry.stream.as_deref());
+                    let frame =
+                        render_event(&body_prefix, request_id, entry.stream_json.as_deref());
                     for _ in 1..copies {
                         entry.sink.push(frame.clone());
                     }
@@ -299,8 +300,10 @@ fn event_prefix(data: &str, action: &str, status: u16, faults: &Faults) -> Strin
     )
 }
 
-fn render_event(prefix: &str, request_id: &str, stream: Option<&str>) -> String {
-    match stream {
+/// The frame of one subscriber: `prefix` + request_id, wrapped for the multiplexer when
+/// `stream_json` (the stream name as a JSON string) is given.
+fn render_event(prefix: &str, request_id: &str, stream_json: Option<&str>) -> String {
+    match stream_json {
         None => {
             let mut frame = String::with_capacity(prefix.len() + request_id.len() + 1);
             frame.push_str(prefix);
@@ -309,11 +312,10 @@ fn render_event(prefix: &str, request_id: &str, stream: Option<&str>) -> String 
             frame
         }
         Some(stream) => {
-            let stream = Value::from(stream).to_string();
             let mut frame =
                 String::with_capacity(prefix.len() + request_id.len() + stream.len() + 24);
             frame.push_str("{\"stream\":");
-            frame.push_str(&stream);
+            frame.push_str(stream);
             frame.push_str(",\"payload\":");
             frame.push_str(prefix);
             frame.push_str(request_id);
