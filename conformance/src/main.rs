@@ -173,6 +173,23 @@ impl TargetArgs {
         self.url.is_some() || self.config.is_some()
     }
 
+    /// The target and, when no server is named, the reference server started in process for
+    /// it (keep it alive for the run, then shut it down).
+    async fn target(&self) -> anyhow::Result<(Target, Option<EmbeddedServer>)> {
+        let embedded = if self.names_a_server() {
+            None
+        } else {
+            let server = EmbeddedServer::start(ServerConfig::default()).await?;
+            eprintln!(
+                "dcrf-conformance: started the reference server at {}",
+                server.ws_url()
+            );
+            Some(server)
+        };
+        let target = self.resolve(embedded.as_ref().map(EmbeddedServer::target))?;
+        Ok((target, embedded))
+    }
+
     /// The target: the config file (or `base`), then the flags on top.
     fn resolve(&self, base: Option<Target>) -> anyhow::Result<Target> {
         let mut target = match (&self.config, base) {
@@ -349,19 +366,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     runtime.block_on(async {
-        let embedded = if args.target.names_a_server() {
-            None
-        } else {
-            let server = EmbeddedServer::start(ServerConfig::default()).await?;
-            eprintln!(
-                "dcrf-conformance: started the reference server at {}",
-                server.ws_url()
-            );
-            Some(server)
-        };
-        let target = args
-            .target
-            .resolve(embedded.as_ref().map(EmbeddedServer::target))?;
+        let (target, embedded) = args.target.target().await?;
         let progress_on = std::io::stderr().is_terminal() && args.format == Format::Human;
         let report = run(&target, &options, |result, done, total| {
             if progress_on {
@@ -402,19 +407,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn fuzz_command(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
-    let embedded = if args.target.names_a_server() {
-        None
-    } else {
-        let server = runtime.block_on(EmbeddedServer::start(ServerConfig::default()))?;
-        eprintln!(
-            "dcrf-conformance: started the reference server at {}",
-            server.ws_url()
-        );
-        Some(server)
-    };
-    let target = args
-        .target
-        .resolve(embedded.as_ref().map(EmbeddedServer::target))?;
+    let (target, embedded) = runtime.block_on(args.target.target())?;
     let options = FuzzOptions {
         cases: args.cases,
         max_transitions: args.max_transitions,

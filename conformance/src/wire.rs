@@ -435,14 +435,23 @@ impl Conn {
     fn receive(&mut self, raw: String) {
         self.recorder
             .log(&self.name, WireEvent::Received { text: raw.clone() });
-        if let Err(error) = FrameValidator::shared().validate_server_frame(&raw) {
+        // One parse per frame: the validator checks the parsed value; only text that is not
+        // JSON goes back to the validator as text, for its message.
+        let validator = FrameValidator::shared();
+        let (parsed, checked) = match serde_json::from_str::<Value>(&raw) {
+            Ok(parsed) => {
+                let checked = validator.validate_server_value(&parsed).map(drop);
+                (parsed, checked)
+            }
+            Err(_) => (Value::Null, validator.validate_server_frame(&raw).map(drop)),
+        };
+        if let Err(error) = checked {
             self.recorder.violation(SchemaViolation {
                 conn: self.name.clone(),
                 text: raw.clone(),
                 message: error.to_string(),
             });
         }
-        let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
         let (value, stream) = match (&self.stream, parsed) {
             (Some(_), Value::Object(mut object))
                 if object.contains_key("stream") && object.contains_key("payload") =>
