@@ -47,7 +47,16 @@ for target in $(cargo $TOOLCHAIN fuzz list); do
     mkdir -p "$CORPUS/$target"
     cp "$CORPUS/seed/"* "$CORPUS/$target/"
     echo "== fuzz $target for ${SECONDS_PER_TARGET}s ==" >&2
-    cargo $TOOLCHAIN fuzz run "$target" "$CORPUS/$target" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
+    log="$CORPUS/$target.log"
+    # libFuzzer prints a line per new input: keep it in a file, show the summary, and the
+    # whole log when the target fails.
+    if ! cargo $TOOLCHAIN fuzz run "$target" "$CORPUS/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "fuzz/smoke.sh: $target failed; the reproducer is in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" >&2 || tail -n 5 "$log" >&2
 done
 echo "fuzz/smoke.sh: every target ran ${SECONDS_PER_TARGET}s without a crash" >&2
