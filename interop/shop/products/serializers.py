@@ -4,7 +4,11 @@ from .models import Product
 
 
 class ProductSerializer(serializers.ModelSerializer):
-    """The one serializer of Product: DCRF consumers, the hook API and the REST API."""
+    """A product of the shop as every API sends it: the DCRF consumers, the hook and the REST API.
+
+    `price` is a decimal string with at most 6 digits before and 2 after the point;
+    `secret_note` is accepted on writes and never sent back.
+    """
 
     class Meta:
         model = Product
