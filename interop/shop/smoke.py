@@ -44,26 +44,39 @@ DEADLINE = 10.0  # seconds for any expected frame
 
 
 class Transcript:
+    """Prints every step and keeps it as Markdown (frames in code blocks)."""
+
     def __init__(self):
         self.lines = []
+        self.in_code = False
+
+    def _prose(self, text):
+        if self.in_code:
+            self.lines.append("```")
+            self.in_code = False
+        self.lines.append(text)
 
     def section(self, title):
         print(f"\n## {title}")
-        self.lines.append(f"\n### {title}\n")
+        self._prose(f"\n### {title}\n")
 
     def note(self, text):
         print(f"   {text}")
-        self.lines.append(f"{text}\n")
+        self._prose(f"- {text}")
 
     def frame(self, arrow, who, payload):
         text = payload if isinstance(payload, str) else json.dumps(payload)
         print(f"   {arrow} {who}: {text}")
-        self.lines.append(f"    {arrow} {who}: {text}")
+        if not self.in_code:
+            self.lines.append("```")
+            self.in_code = True
+        self.lines.append(f"{arrow} {who}: {text}")
 
     def end_block(self):
-        self.lines.append("")
+        self._prose("")
 
     def markdown(self):
+        self._prose("")
         return "\n".join(self.lines) + "\n"
 
 
