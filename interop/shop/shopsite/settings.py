@@ -37,6 +37,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
 ]
 
+# A path without its trailing slash is a 404, not a 301 to the slashed path
+# (a redirected POST or PATCH would lose its method and body).
+APPEND_SLASH = False
+
 ROOT_URLCONF = "shopsite.urls"
 ASGI_APPLICATION = "shopsite.asgi.application"
 
