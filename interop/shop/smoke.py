@@ -289,6 +289,27 @@ async def scenario_redis(ports, urls):
     check(await a.quiet() == [], "no event after unsubscribe")
     T.end_block()
 
+    T.section("redis: fan-out to subscribers on both processes; unsubscribe on one")
+    a2 = await open_socket("A2", a_url, via="header")
+    b2 = await open_socket("B2", b_url, via="query")
+    await a2.request({"action": "subscribe_instance", "request_id": 30, "pk": SEEDED_2})
+    await b2.request({"action": "subscribe_instance", "request_id": 31, "pk": SEEDED_2})
+    hook(a_port, "PATCH", f"/hook/products/{SEEDED_2}/", {"category": "accessories"})
+    event_a, event_b = await a2.recv(), await b2.recv()
+    check(event_a["request_id"] == 30 and event_b["request_id"] == 31
+          and event_a["data"] == event_b["data"],
+          "a change through A reaches the subscribers on A and on B, same data")
+    reply = await b2.request({"action": "unsubscribe_instance", "request_id": 31, "pk": SEEDED_2})
+    check(reply["response_status"] == 204, "unsubscribe on B")
+    hook(b_port, "PATCH", f"/hook/products/{SEEDED_2}/", {"category": "equipment"})
+    event_a = await a2.recv()
+    check(event_a["request_id"] == 30 and event_a["data"]["category"] == "equipment",
+          "A's subscription is unaffected by B's unsubscribe")
+    check(await b2.quiet() == [], "B, unsubscribed, gets nothing")
+    await a2.ws.close()
+    await b2.ws.close()
+    T.end_block()
+
     T.section("redis: errors over the observer endpoint")
     await a.request({"action": "retrieve", "request_id": 20, "pk": MISSING})
     await a.request({"action": "retrieve", "request_id": 21, "pk": "not-a-uuid"})
@@ -386,11 +407,15 @@ async def scenario_memory(ports, urls):
     reply = await a.request({"action": "retrieve", "request_id": 3, "pk": SEEDED})
     check(reply["data"]["price"] == "14.00", "yet A reads the new price from the shared DB")
     T.end_block()
-    T.section("memory: control, PATCH through the hook of A: the event arrives")
+    T.section("memory: PATCH through the hook of A: the event arrives on A, not on B")
+    b = await open_socket("B", urls[1], via="header")
+    await b.request({"action": "subscribe_instance", "request_id": 5, "pk": SEEDED})
     hook(a_port, "PATCH", f"/hook/products/{SEEDED}/", {"price": "15.00"})
     event = await a.recv()
     check(event["action"] == "update" and event["data"]["price"] == "15.00",
           "same process: event delivered")
+    check(await b.quiet() == [], "the subscriber on B gets nothing")
+    await b.ws.close()
     T.end_block()
     await a.ws.close()
 
