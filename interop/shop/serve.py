@@ -11,6 +11,8 @@ order given:  `listening on ws://127.0.0.1:PORT/api/live/products/`.
 Nothing else goes to stdout; Daphne's logs go to stderr, each line prefixed
 with `[PORT] `.
 
+SHOP_READY_TIMEOUT (seconds, default 120) bounds the wait for /healthz.
+
 SIGTERM / SIGINT stop every Daphne process (SIGTERM, then SIGKILL after 5 s).
 If this launcher is SIGKILLed, the kernel sends SIGTERM to the children
 (PR_SET_PDEATHSIG).  If one Daphne process exits, the others are stopped and
@@ -28,7 +30,6 @@ import urllib.request
 HOST = "127.0.0.1"
 WS_PATH = "/api/live/products/"
 HERE = os.path.dirname(os.path.abspath(__file__))
-READY_TIMEOUT = 60.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -96,8 +97,21 @@ def parse_ports(args):
     return ports
 
 
+def ready_timeout():
+    text = os.environ.get("SHOP_READY_TIMEOUT", "120")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        log(f"SHOP_READY_TIMEOUT must be a number of seconds in (0, 3600), not {text!r}")
+        sys.exit(2)
+    return value
+
+
 def main():
     ports = parse_ports(sys.argv[1:] or ["8001", "8002"])
+    timeout = ready_timeout()
     check_redis()
     daphne = os.path.join(os.path.dirname(sys.executable), "daphne")
     children = {}
@@ -127,7 +141,7 @@ def main():
 
     status = 0
     announced = False
-    deadline = time.monotonic() + READY_TIMEOUT
+    deadline = time.monotonic() + timeout
     while not stopping.is_set():
         dead = [port for port, child in children.items() if child.poll() is not None]
         if dead:
@@ -141,7 +155,7 @@ def main():
                 sys.stdout.flush()
                 announced = True
             elif time.monotonic() > deadline:
-                log(f"not every daphne process answered /healthz within {READY_TIMEOUT:.0f} s")
+                log(f"not every daphne process answered /healthz within {timeout:.0f} s")
                 status = 1
                 break
         stopping.wait(0.1 if not announced else 0.5)
