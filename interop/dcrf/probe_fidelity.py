@@ -707,13 +707,38 @@ async def _(rec):
     await c.close()
 
 
+@probe("F6.11 minor.float_request_ids", "retrieve pk 1 with float request_ids whose Python repr uses an exponent, and overflow/underflow")
+async def _(rec):
+    c = await rec.open("A")
+    for i, rid in enumerate(["1e16", "1e15", "1.5e-7", "1e-5", "0.0001", "123456789012345678.0", "1E-400", "-1E400", "5E-324", "1.7976931348623157e308"]):
+        await ask(c, '{"action":"retrieve","request_id":%s,"pk":1}' % rid)
+    await c.close()
+
+
+@probe("F6.12 minor.huge_integer_request_id", "retrieve pk 1 with a 4300-digit and then a 4301-digit integer request_id (Python's int_max_str_digits)")
+async def _(rec):
+    for name, digits in (("A", 4300), ("B", 4301)):
+        c = await rec.open(name)
+        text = '{"action":"retrieve","request_id":%s,"pk":1}' % ("9" * digits)
+        await send_big(c, text, f"<text frame: retrieve pk 1, request_id = {digits} nines>")
+        await expect(c, 1, deadline=4.0, quiet=QUIET)
+        await c.close()
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="ws://127.0.0.1:8765")
     ap.add_argument("--out", default=os.path.join(HERE, "observed", "fidelity"))
     ap.add_argument("--only", action="append", default=[], help="run probes whose label starts with this")
+    ap.add_argument("--merge", action="store_true", help="keep the other probes of the existing recording in --out; replace only the probes run now")
     args = ap.parse_args()
     rec = Recorder(args.base)
+    if args.merge:
+        selected = {label for label, _, _ in PROBES if not args.only or any(label.startswith(p) for p in args.only)}
+        with open(os.path.join(args.out, "transcripts.jsonl")) as f:
+            rec.events = [e for e in map(json.loads, f) if e["probe"] not in selected]
+        with open(os.path.join(args.out, "frames.jsonl")) as f:
+            rec.frames = [e for e in map(json.loads, f) if e["probe"] not in selected]
     for label, text, fn in PROBES:
         if args.only and not any(label.startswith(p) for p in args.only):
             continue
