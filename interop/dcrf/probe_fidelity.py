@@ -736,9 +736,9 @@ async def main():
     if args.merge:
         selected = {label for label, _, _ in PROBES if not args.only or any(label.startswith(p) for p in args.only)}
         with open(os.path.join(args.out, "transcripts.jsonl")) as f:
-            rec.events = [e for e in map(json.loads, f) if e["probe"] not in selected]
+            old_events = [json.loads(line) for line in f]
         with open(os.path.join(args.out, "frames.jsonl")) as f:
-            rec.frames = [e for e in map(json.loads, f) if e["probe"] not in selected]
+            old_frames = [json.loads(line) for line in f]
     for label, text, fn in PROBES:
         if args.only and not any(label.startswith(p) for p in args.only):
             continue
@@ -748,6 +748,28 @@ async def main():
         except Exception as exc:
             note(rec, f"PROBE ERROR {type(exc).__name__}: {exc}")
             print(f"   probe error: {exc!r}", file=sys.stderr)
+    if args.merge:
+        # Put the probes run now where they were, the others unchanged.
+        def splice(old, new):
+            at = next((i for i, e in enumerate(old) if e["probe"] in selected), None)
+            kept = [e for e in old if e["probe"] not in selected]
+            if at is None:
+                return kept + new
+            at = len([e for e in old[:at] if e["probe"] not in selected])
+            return kept[:at] + new + kept[at:]
+
+        rec.events = splice(old_events, rec.events)
+        rec.frames = splice(old_frames, rec.frames)
+    for entry in rec.frames:
+        # A parsed frame holding a lone surrogate (F4.11) cannot be printed as
+        # UTF-8 JSON that strict parsers accept: keep only "raw", as probe.py
+        # does for NaN / Infinity.
+        if entry.get("frame") is not None:
+            try:
+                json.dumps(entry["frame"], ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                entry["frame"] = None
+                entry["frame_error"] = f"lone surrogate in a string: {exc.reason}"
     rec.write(args.out)
     md = os.path.join(args.out, "transcripts.md")
     with open(md) as f:
