@@ -5,6 +5,7 @@ from users import views
 urlpatterns = [
     path("healthz", views.healthz),
     path("admin/users", views.users_collection),
+    path("admin/steps", views.steps),
     path("admin/users/<str:pk>", views.user_detail),
 ]
 
