@@ -293,6 +293,25 @@ impl Ctx {
         Ok(())
     }
 
+    /// Saves `instance` through the mutation hook with the values it already has: a save
+    /// that changes nothing (SPEC 5.7.6).
+    pub(crate) async fn save_unchanged(&self, instance: &Instance) -> Step<()> {
+        self.recorder.log(
+            "hook",
+            WireEvent::Mutation {
+                operation: "update".into(),
+                pk: instance.pk.clone(),
+                fields: serde_json::json!({"username": instance.username, "email": instance.email}),
+            },
+        );
+        self.within_deadline(
+            "update",
+            self.mutator
+                .update(&instance.pk, &instance.username, &instance.email),
+        )
+        .await
+    }
+
     /// Deletes `instance` through the mutation hook.
     pub(crate) async fn delete(&self, instance: &Instance) -> Step<()> {
         self.recorder.log(

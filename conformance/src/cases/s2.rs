@@ -12,6 +12,16 @@ use crate::wire::{Conn, ReplyOrClose};
 pub(super) fn cases() -> Vec<Case> {
     vec![
         case!(
+            "2.1.1",
+            "unknown-path-refused",
+            Should,
+            "2.1",
+            "a WebSocket handshake on a path the server does not serve is refused with HTTP 404",
+            [],
+            false,
+            unknown_path_refused
+        ),
+        case!(
             "2.2.1",
             "frames-are-json-objects",
             Must,
@@ -391,4 +401,54 @@ async fn close_drops_subscriptions(ctx: Ctx) -> Step<Finding> {
     Ok(Finding::pass(
         "after a socket closed, its subscription was gone and the server kept serving the others",
     ))
+}
+
+/// The observer URL with its path replaced by one no server of the protocol serves.
+fn unknown_path(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("ws", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/dcrf-conformance-no-such-endpoint/")
+}
+
+/// SPEC 2.1: a handshake on a path the server does not serve fails; it SHOULD be a 404
+/// (DCRF under Daphne answers 500).
+async fn unknown_path_refused(ctx: Ctx) -> Step<Finding> {
+    let url = unknown_path(&ctx.target.url);
+    let timeout = ctx.connect_timeout.min(
+        ctx.until()
+            .saturating_duration_since(tokio::time::Instant::now()),
+    );
+    let attempt = Conn::connect("a", &url, ctx.recorder.clone(), ctx.lookup(), None, timeout).await;
+    let refused = match attempt {
+        Ok(conn) => {
+            conn.close().await;
+            return Ok(Finding::non_strict(format!(
+                "the server accepted a WebSocket on {url}, a path it does not document; SPEC 2.1 recommends refusing it with 404"
+            )));
+        }
+        Err(error) => error,
+    };
+    let status = refused
+        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        .and_then(|error| match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                Some(response.status().as_u16())
+            }
+            _ => None,
+        });
+    ctx.recorder.log(
+        "a",
+        crate::wire::WireEvent::Note {
+            text: format!("handshake on {url} refused: {refused}"),
+        },
+    );
+    match status {
+        Some(404) => Ok(Finding::pass("the handshake was refused with HTTP 404")),
+        Some(status) => Ok(Finding::non_strict(format!(
+            "the handshake was refused with HTTP {status}; SPEC 2.1 recommends 404"
+        ))),
+        None => Ok(Finding::non_strict(format!(
+            "the handshake failed without an HTTP status ({refused}); SPEC 2.1 recommends HTTP 404"
+        ))),
+    }
 }

@@ -75,6 +75,26 @@ pub(super) fn cases() -> Vec<Case> {
             resubscribe_same_id
         ),
         case!(
+            "5.3.4",
+            "request-ids-compared-as-values",
+            Must,
+            "5.3",
+            "1 and \"1\" subscribed to one instance are two subscriptions: one change, one event each",
+            [Mutation],
+            false,
+            ids_compared_as_values
+        ),
+        case!(
+            "5.3.5",
+            "numerically-equal-request-ids",
+            May,
+            "5.3",
+            "1, true and 1.0 subscribed to one instance: how many subscriptions the server keeps (informational)",
+            [Mutation],
+            false,
+            numerically_equal_ids
+        ),
+        case!(
             "5.4.1",
             "unsubscribe-reply",
             Must,
@@ -165,6 +185,16 @@ pub(super) fn cases() -> Vec<Case> {
             unsubscribe_one_of_two_after_event
         ),
         case!(
+            "5.4.11",
+            "resubscribe-after-unsubscribe",
+            Must,
+            "5.4",
+            "subscribing again after an unsubscribe works like a first subscription",
+            [Mutation],
+            false,
+            resubscribe_after_unsubscribe
+        ),
+        case!(
             "5.5.1",
             "update-event",
             Must,
@@ -253,6 +283,26 @@ pub(super) fn cases() -> Vec<Case> {
             [Mutation],
             true,
             retrieve_does_not_subscribe
+        ),
+        case!(
+            "5.7.5",
+            "fan-out-across-endpoints",
+            Must,
+            "5.7",
+            "sockets on the observer and the CRUD endpoint subscribed to one instance receive one event each",
+            [Full, Mutation],
+            false,
+            fan_out_across_endpoints
+        ),
+        case!(
+            "5.7.6",
+            "save-without-change-pushes-event",
+            Must,
+            "5.7",
+            "a save that changes no field is a change: it pushes one update event",
+            [Mutation],
+            false,
+            save_without_change
         ),
         case!(
             "5.8.1",
@@ -770,4 +820,143 @@ async fn retrieve_does_not_subscribe(ctx: Ctx) -> Step<Finding> {
     )
     .await?;
     Ok(Finding::pass("retrieve did not subscribe"))
+}
+
+/// SPEC 5.3.3: request_ids are compared as JSON values, so `1` and `"1"` are two
+/// subscriptions, each with its own event.
+async fn ids_compared_as_values(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let number = json!(1);
+    let string = json!("1");
+    subscribe(&ctx, &mut a, &number, &x.pk).await?;
+    subscribe(&ctx, &mut a, &string, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    for id in [&number, &string] {
+        expect_update(&ctx, &mut a, id, x.state()).await?;
+    }
+    a.expect_quiet(
+        ctx.quiet(),
+        "two subscriptions, one change: exactly one event each (SPEC 5.7.1)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "1 and \"1\" got one event each, each carrying its own request_id",
+    ))
+}
+
+/// SPEC 5.3.3: DCRF compares request_ids as Python does (`1 == 1.0 == True`), so the three
+/// are one subscription whose events carry `1`; a server comparing JSON values keeps three
+/// (and may refuse `true`, which SPEC 5.3 does not list). Reported, not graded.
+async fn numerically_equal_ids(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let ids = [json!(1), json!(true), json!(1.0)];
+    let mut accepted = Vec::new();
+    for id in &ids {
+        a.send(
+            ctx.request(Action::SubscribeInstance, id, &x.pk),
+            ctx.until(),
+        )
+        .await?;
+        let reply = a.expect_reply(id, ctx.until()).await?;
+        let status = reply.status().unwrap_or(0);
+        check_envelope(
+            &reply,
+            "subscribe_instance reply",
+            status,
+            &json!("subscribe_instance"),
+            id,
+        )?;
+        if status == 201 {
+            accepted.push(id.clone());
+        }
+    }
+    if accepted.is_empty() {
+        return Err(Finding::fail(
+            "subscribe_instance with request_id 1 was refused (SPEC 5.3.1)",
+        ));
+    }
+    ctx.change(&mut x).await?;
+    // At least one event must come (SPEC 5.5); then count what else arrives.
+    let first = a
+        .expect("an update event", ctx.until(), |frame| {
+            frame.action() == "update"
+        })
+        .await?;
+    let mut carried = vec![first.request_id().clone()];
+    a.settle(ctx.quiet()).await;
+    for raw in a.stray_frames() {
+        if let Ok(frame) = serde_json::from_str::<Value>(&raw) {
+            carried.push(frame.get("request_id").cloned().unwrap_or(Value::Null));
+        }
+    }
+    let carried: Vec<String> = carried.iter().map(Value::to_string).collect();
+    let accepted: Vec<String> = accepted.iter().map(Value::to_string).collect();
+    Ok(Finding::info(format!(
+        "subscribed with {} (201); one change gave {} event(s), carrying request_id {}",
+        accepted.join(", "),
+        carried.len(),
+        carried.join(", ")
+    )))
+}
+
+/// SPEC 5.4.6: after an unsubscribe, subscribing the same request_id again brings the events
+/// back.
+async fn resubscribe_after_unsubscribe(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550079);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    unsubscribe(&ctx, &mut a, &s, &x.pk).await?;
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    expect_update(&ctx, &mut a, &s, x.state()).await?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "a subscription made again is one subscription: one change, one event (SPEC 5.7.1)",
+    )
+    .await?;
+    Ok(Finding::pass(
+        "subscribe, unsubscribe, subscribe again: the change pushed exactly one event",
+    ))
+}
+
+/// SPEC 5.7.5: subscriptions are per model, not per endpoint.
+async fn fan_out_across_endpoints(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let mut b = ctx.open_full("b").await?;
+    let on_observer = json!(1550085);
+    let on_full = json!(1550086);
+    subscribe(&ctx, &mut a, &on_observer, &x.pk).await?;
+    subscribe(&ctx, &mut b, &on_full, &x.pk).await?;
+    ctx.change(&mut x).await?;
+    expect_update(&ctx, &mut a, &on_observer, x.state()).await?;
+    expect_update(&ctx, &mut b, &on_full, x.state()).await?;
+    for conn in [&mut a, &mut b] {
+        conn.expect_quiet(
+            ctx.quiet(),
+            "each subscription receives exactly one event per change (SPEC 5.7.1)",
+        )
+        .await?;
+    }
+    Ok(Finding::pass(
+        "the observer and the CRUD endpoint each got exactly one event of the change",
+    ))
+}
+
+/// SPEC 5.7.6: a save that changes nothing still pushes an event.
+async fn save_without_change(ctx: Ctx) -> Step<Finding> {
+    let x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550087);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.save_unchanged(&x).await?;
+    expect_update(&ctx, &mut a, &s, x.state()).await?;
+    a.expect_quiet(ctx.quiet(), "one save, one event (SPEC 5.7.1)")
+        .await?;
+    Ok(Finding::pass(
+        "a save with the values the instance had pushed exactly one update event",
+    ))
 }

@@ -51,6 +51,16 @@ pub(super) fn cases() -> Vec<Case> {
             false,
             unknown_stream
         ),
+        case!(
+            "8.3.2",
+            "extra-envelope-keys-ignored",
+            Must,
+            "8.3",
+            "keys of the multiplexed envelope other than stream and payload are ignored",
+            [Multiplexed],
+            true,
+            extra_envelope_keys
+        ),
     ]
 }
 
@@ -158,4 +168,29 @@ async fn unknown_stream(ctx: Ctx) -> Step<Finding> {
             "neither an error reply nor a close before the case deadline: malformed input MUST get one (SPEC 2.3.1, 8.3.1)",
         )),
     }
+}
+
+/// SPEC 8.3.2: an envelope key other than `stream` and `payload` is ignored.
+async fn extra_envelope_keys(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open_multiplexed("a").await?;
+    let rid = json!(1550088);
+    let request = json!({
+        "stream": ctx.target.stream,
+        "payload": {"action": "retrieve", "request_id": 1550088, ctx.lookup(): ctx.target.existing_pk},
+        "extra": 1,
+    });
+    a.send_value(&request, ctx.until()).await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    check_stream(&ctx, &reply)?;
+    check_envelope(
+        &reply,
+        "wrapped retrieve reply",
+        200,
+        &json!("retrieve"),
+        &rid,
+    )?;
+    check_instance(&ctx, &reply, "wrapped retrieve reply")?;
+    Ok(Finding::pass(
+        "the extra envelope key was ignored: a normal wrapped reply",
+    ))
 }
