@@ -145,10 +145,18 @@ fn assert_fails(report: &RunReport, ids: &[&str]) {
 
 #[test]
 fn fault_event_without_request_id_fails_the_update_event_case() {
-    let report = faulted(&["5.5.1", "5.5.2", "5.5.3"], |f| {
-        f.event_without_request_id = true
-    });
-    assert_fails(&report, &["5.5.1", "5.5.2", "5.5.3"]);
+    let report = faulted(
+        &[
+            "5.5.1", "5.5.2", "5.5.3", "5.3.2", "5.3.4", "5.4.6", "5.4.11", "5.7.5", "5.7.6",
+        ],
+        |f| f.event_without_request_id = true,
+    );
+    assert_fails(
+        &report,
+        &[
+            "5.5.1", "5.5.2", "5.5.3", "5.3.2", "5.3.4", "5.4.6", "5.4.11", "5.7.5", "5.7.6",
+        ],
+    );
 }
 
 #[test]
@@ -236,14 +244,26 @@ fn fault_ignore_unknown_stream_fails_the_unknown_stream_case() {
 
 #[test]
 fn fault_duplicate_event_fails_the_exactly_once_cases() {
-    let report = faulted(&["5.7.1", "5.7.2", "5.3.3"], |f| f.duplicate_event = true);
-    assert_fails(&report, &["5.7.1", "5.7.2", "5.3.3"]);
+    let report = faulted(
+        &[
+            "5.7.1", "5.7.2", "5.3.3", "5.3.4", "5.4.11", "5.7.5", "5.7.6",
+        ],
+        |f| f.duplicate_event = true,
+    );
+    assert_fails(
+        &report,
+        &[
+            "5.7.1", "5.7.2", "5.3.3", "5.3.4", "5.4.11", "5.7.5", "5.7.6",
+        ],
+    );
 }
 
 #[test]
 fn fault_subscribe_status_200_fails_the_subscribe_case() {
-    let report = faulted(&["5.3.1"], |f| f.subscribe_status_200 = true);
-    assert_fails(&report, &["5.3.1"]);
+    let report = faulted(&["5.3.1", "5.3.4", "5.4.11", "5.7.5"], |f| {
+        f.subscribe_status_200 = true
+    });
+    assert_fails(&report, &["5.3.1", "5.3.4", "5.4.11", "5.7.5"]);
     let case = report.case("5.3.1").expect("case");
     assert!(
         case.message.contains("response_status 200, expected 201"),
@@ -254,16 +274,30 @@ fn fault_subscribe_status_200_fails_the_subscribe_case() {
 
 #[test]
 fn fault_retrieve_action_list_fails_the_retrieve_case() {
-    let report = faulted(&["5.1.1"], |f| f.retrieve_action_list = true);
-    assert_fails(&report, &["5.1.1"]);
+    let report = faulted(&["5.1.1", "4.2.8", "4.2.9", "4.2.10", "8.3.2"], |f| {
+        f.retrieve_action_list = true
+    });
+    assert_fails(&report, &["5.1.1", "4.2.8", "4.2.9", "4.2.10", "8.3.2"]);
     let case = report.case("5.1.1").expect("case");
     assert!(case.message.contains("action \"list\""), "{}", case.message);
 }
 
 #[test]
 fn fault_missing_errors_key_fails_by_schema_validation() {
-    let report = faulted(&["4.1.1", "5.1.1"], |f| f.missing_errors_key = true);
-    assert_fails(&report, &["4.1.1", "5.1.1"]);
+    let report = faulted(
+        &[
+            "4.1.1", "5.1.1", "3.1.2", "7.2.2", "4.2.8", "4.2.9", "4.2.10", "6.6.2", "6.6.3",
+            "8.3.2",
+        ],
+        |f| f.missing_errors_key = true,
+    );
+    assert_fails(
+        &report,
+        &[
+            "4.1.1", "5.1.1", "3.1.2", "7.2.2", "4.2.8", "4.2.9", "4.2.10", "6.6.2", "6.6.3",
+            "8.3.2",
+        ],
+    );
     let case = report.case("5.1.1").expect("case");
     assert!(
         case.message.contains("schema violation"),
