@@ -118,6 +118,14 @@ pub(crate) struct Ctx {
     pub(crate) created: Arc<AtomicUsize>,
 }
 
+impl Instance {
+    /// The value of the changed field the instance now has (what an event or a retrieve
+    /// shows after the last change).
+    pub(crate) fn state(&self) -> &str {
+        &self.username
+    }
+}
+
 impl Ctx {
     /// The case's deadline: every wait ends by then.
     pub(crate) fn until(&self) -> Instant {
@@ -127,6 +135,17 @@ impl Ctx {
     /// How long "nothing more arrives" is watched for.
     pub(crate) fn quiet(&self) -> Duration {
         self.quiet
+    }
+
+    /// How long a check waits for something that should arrive when not receiving it is a
+    /// verdict (a SHOULD graded NON-STRICT, say): the case deadline, less one quiet window
+    /// left for the checks that follow. Never a quiet window: a verdict must not depend on
+    /// the server's latency.
+    pub(crate) fn arrival_deadline(&self) -> Instant {
+        self.deadline
+            .checked_sub(self.quiet)
+            .filter(|until| *until > Instant::now())
+            .unwrap_or(self.deadline)
     }
 
     /// The lookup argument's key.
@@ -197,7 +216,7 @@ impl Ctx {
             None => why,
         };
         self.recorder.harness_error(why.clone());
-        Finding::fail(format!("could not judge: {why}"))
+        Finding::error(format!("could not set up the case: {why}"))
     }
 
     async fn within_deadline<T>(
@@ -208,9 +227,13 @@ impl Ctx {
         match tokio::time::timeout_at(self.deadline, future).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(self.hook_failed(error)),
-            Err(_) => Err(Finding::fail(format!(
-                "the mutation hook's {operation} did not finish before the case deadline"
-            ))),
+            Err(_) => {
+                let why = format!(
+                    "the mutation hook's {operation} did not finish before the case deadline"
+                );
+                self.recorder.harness_error(why.clone());
+                Err(Finding::error(format!("could not set up the case: {why}")))
+            }
         }
     }
 
@@ -268,6 +291,25 @@ impl Ctx {
         instance.username = username;
         instance.revision = revision;
         Ok(())
+    }
+
+    /// Saves `instance` through the mutation hook with the values it already has: a save
+    /// that changes nothing (SPEC 5.7.6).
+    pub(crate) async fn save_unchanged(&self, instance: &Instance) -> Step<()> {
+        self.recorder.log(
+            "hook",
+            WireEvent::Mutation {
+                operation: "update".into(),
+                pk: instance.pk.clone(),
+                fields: serde_json::json!({"username": instance.username, "email": instance.email}),
+            },
+        );
+        self.within_deadline(
+            "update",
+            self.mutator
+                .update(&instance.pk, &instance.username, &instance.email),
+        )
+        .await
     }
 
     /// Deletes `instance` through the mutation hook.

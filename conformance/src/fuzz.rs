@@ -12,7 +12,14 @@
 //!   delete or a disconnect. Counts are strict; event data is judged leniently (any state at
 //!   or after the change, SPEC 5.8), since a server may re-read the instance at delivery.
 //!
-//! A failing sequence is shrunk to a minimal one, printed with its wire transcript.
+//! A failing sequence is shrunk to a minimal one, printed with its wire transcript and the
+//! seed that generated it: the same seed generates the same sequences
+//! ([`FuzzOptions::seed`]).
+//!
+//! After each change the harness sends every open socket a `retrieve` and waits for its reply
+//! (a barrier), then checks that no frame the model does not allow has arrived; at the end of a
+//! sequence it watches the quiet window. A server that queues a change's events before it
+//! answers a later request is judged without depending on timing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,7 +29,7 @@ use std::time::Duration;
 use dcrf_protocol::{Action, Request};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -284,6 +291,9 @@ pub struct FuzzOptions {
     pub wait: Duration,
     /// Upper bound on shrinking steps.
     pub max_shrink_iters: u32,
+    /// Seed of the sequence generator: the same seed generates the same sequences (and the
+    /// same shrinking steps). None picks one at random; the outcome reports it either way.
+    pub seed: Option<u64>,
 }
 
 impl Default for FuzzOptions {
@@ -294,6 +304,7 @@ impl Default for FuzzOptions {
             quiet: Duration::from_millis(100),
             wait: Duration::from_secs(3),
             max_shrink_iters: 512,
+            seed: None,
         }
     }
 }
@@ -307,6 +318,8 @@ pub struct FuzzFailure {
     pub transitions: Vec<Transition>,
     /// Its wire transcript (from a replay of the shrunk sequence).
     pub transcript: String,
+    /// The seed of the run that found it.
+    pub seed: u64,
 }
 
 impl std::fmt::Display for FuzzFailure {
@@ -314,8 +327,9 @@ impl std::fmt::Display for FuzzFailure {
         writeln!(f, "{}", self.message)?;
         writeln!(
             f,
-            "minimal sequence ({} transitions):",
-            self.transitions.len()
+            "minimal sequence ({} transitions, seed {}):",
+            self.transitions.len(),
+            self.seed
         )?;
         for (n, transition) in self.transitions.iter().enumerate() {
             writeln!(f, "  {}. {transition:?}", n + 1)?;
@@ -330,6 +344,8 @@ impl std::fmt::Display for FuzzFailure {
 pub struct FuzzOutcome {
     /// Sequences tried.
     pub cases: u32,
+    /// The seed of the sequence generator (pass it as [`FuzzOptions::seed`] to replay).
+    pub seed: u64,
     /// The minimal failing sequence, if any failed.
     pub failure: Option<FuzzFailure>,
 }
@@ -352,10 +368,12 @@ pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error
         sequence: AtomicUsize::new(0),
         nonce: crate::runner::nonce(),
     });
+    let seed = options.seed.unwrap_or_else(random_seed);
     let config = Config {
         cases: options.cases,
         max_shrink_iters: options.max_shrink_iters,
         failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
@@ -370,6 +388,7 @@ pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error
     match result {
         Ok(()) => Ok(FuzzOutcome {
             cases: options.cases,
+            seed,
             failure: None,
         }),
         Err(TestError::Fail(reason, (initial, transitions, _))) => {
@@ -384,10 +403,12 @@ pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error
             };
             Ok(FuzzOutcome {
                 cases: options.cases,
+                seed,
                 failure: Some(FuzzFailure {
                     message,
                     transitions,
                     transcript,
+                    seed,
                 }),
             })
         }
@@ -395,6 +416,20 @@ pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error
             Err(Error::InvalidTarget(format!("fuzz aborted: {reason}")))
         }
     }
+}
+
+/// A seed for a run that was given none.
+fn random_seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
 }
 
 struct Shared {
@@ -718,7 +753,28 @@ impl Sut<'_> {
                 self.create(slot).await?;
             }
         }
+        if matches!(
+            transition,
+            Transition::Update(_) | Transition::Delete(_) | Transition::Create
+        ) {
+            self.barrier().await?;
+        }
         self.check_no_strays(Duration::ZERO).await
+    }
+
+    /// Sends every open socket a `retrieve` and waits for its reply, so that what a server
+    /// queued for the socket before it read the request has arrived (no time window).
+    async fn barrier(&mut self) -> Result<(), String> {
+        let existing = self.shared.target.existing_pk.clone();
+        for socket in 0..SOCKETS {
+            if self.sockets[socket].is_none() {
+                continue;
+            }
+            self.fresh += 1;
+            let request = self.request(Action::Retrieve, Some(json!(self.fresh)), existing.clone());
+            self.call(socket, request, 200).await?;
+        }
+        Ok(())
     }
 
     /// Reads what has arrived (for `window`) and fails on any frame no expectation matched.

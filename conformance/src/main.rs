@@ -17,11 +17,14 @@ use serde_json::Value;
 /// Conformance harness for servers of the DCRF WebSocket protocol (djangochannelsrestframework).
 ///
 /// Each case checks one statement of the SPEC and is named after its section (case 5.5.1
-/// tests section 5.5). Verdicts: PASS, NON-STRICT (allowed, not recommended), FAIL,
-/// SKIPPED (the target lacks a capability), INFO. A server conforms when no MUST case fails.
+/// tests section 5.5). Verdicts: PASS, NON-STRICT (a SHOULD not met), FAIL (a MUST broken,
+/// in a case of any level), ERROR (the harness could not set up the case: the mutation hook
+/// failed), SKIPPED (the target lacks a capability), INFO. A server conforms when no MUST
+/// check fails and every case could be judged.
 ///
-/// Exit codes: 0 every MUST case passed; 1 a MUST case failed; 2 the run could not be made
-/// (bad config, unreachable endpoint, failing mutation hook).
+/// Exit codes: 0 conforms; 1 a MUST check failed (even if some cases were ERROR: a proven
+/// failure outranks an unknown); 2 the run could not be made (bad config, unreachable
+/// endpoint) or a case could not be judged (ERROR).
 ///
 /// Examples:
 ///

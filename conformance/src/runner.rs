@@ -73,15 +73,19 @@ pub struct Summary {
     pub pass: usize,
     /// NON-STRICT.
     pub non_strict: usize,
-    /// FAIL.
+    /// FAIL (each is a broken MUST).
     pub fail: usize,
+    /// ERROR: cases the harness could not set up.
+    pub error: usize,
     /// SKIPPED.
     pub skipped: usize,
     /// INFO.
     pub informational: usize,
-    /// FAIL of a MUST case: each makes the server non-conforming.
+    /// Failed MUST checks, whatever the level of the case holding them: each makes the
+    /// server non-conforming.
     pub must_failures: usize,
-    /// Cases the harness could not judge (a mutation hook failed).
+    /// Cases the harness could not judge (verdict ERROR: a mutation hook failed or timed
+    /// out, or the run ended before the case ran).
     pub harness_errors: usize,
 }
 
@@ -106,13 +110,14 @@ impl RunReport {
         self.cases.iter().find(|case| case.id == id)
     }
 
-    /// The CLI's exit code: 0 when every MUST case passed (or was skipped), 1 when one
-    /// failed, 2 when a case could not be judged.
+    /// The CLI's exit code: 1 when a MUST check failed (whatever else happened: a proven
+    /// failure outranks cases that could not be judged), otherwise 2 when a case could not be
+    /// judged (verdict ERROR), otherwise 0. [`conforms`] is true exactly when this is 0.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.harness_errors > 0 {
-            2
-        } else if self.summary.must_failures > 0 {
+        if self.summary.must_failures > 0 {
             1
+        } else if self.summary.harness_errors > 0 {
+            2
         } else {
             0
         }
@@ -129,13 +134,14 @@ fn summarise(cases: &[CaseResult]) -> Summary {
             Verdict::Pass => summary.pass += 1,
             Verdict::NonStrict => summary.non_strict += 1,
             Verdict::Fail => summary.fail += 1,
+            Verdict::Error => summary.error += 1,
             Verdict::Skipped { .. } => summary.skipped += 1,
             Verdict::Informational => summary.informational += 1,
         }
         if case.is_must_failure() {
             summary.must_failures += 1;
         }
-        if case.harness_error.is_some() {
+        if case.is_error() {
             summary.harness_errors += 1;
         }
     }
@@ -187,6 +193,7 @@ fn skeleton(case: &Case) -> CaseResult {
         id: case.id.to_owned(),
         slug: case.slug.to_owned(),
         level: case.level,
+        check_level: case.level,
         section: case.section.to_owned(),
         title: case.title.to_owned(),
         verdict: Verdict::Pass,
@@ -199,11 +206,20 @@ fn skeleton(case: &Case) -> CaseResult {
     }
 }
 
-/// Turns a finding and a recorder into a result; a schema violation fails the case.
+/// Turns a finding and a recorder into a result; a schema violation fails the case (a MUST
+/// of SPEC 4.1 and 2.2), and a failed or timed-out mutation hook makes it an ERROR unless a
+/// MUST already failed.
 fn conclude(case: &Case, finding: Finding, recorder: &Recorder, started: Instant) -> CaseResult {
     let snapshot = recorder.snapshot();
     let mut result = skeleton(case);
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let finding = match &snapshot.harness_error {
+        Some(why) if finding.verdict.severity() < Verdict::Error.severity() => {
+            Finding::error(format!("could not set up the case: {why}")).worst(finding)
+        }
+        _ => finding,
+    };
+    result.check_level = finding.level.unwrap_or(case.level);
     result.verdict = finding.verdict;
     result.message = finding.message;
     if let Some(first) = snapshot.violations.first() {
@@ -217,6 +233,7 @@ fn conclude(case: &Case, finding: Finding, recorder: &Recorder, started: Instant
             violation
         };
         result.verdict = Verdict::Fail;
+        result.check_level = Level::Must;
     }
     result.wire = snapshot.entries;
     result.schema_violations = snapshot.violations;
@@ -266,7 +283,7 @@ pub async fn run(
                     index,
                     conclude(
                         &case,
-                        Finding::fail("runner stopped"),
+                        Finding::error("runner stopped before the case could run"),
                         &recorder,
                         Instant::now(),
                     ),
@@ -344,8 +361,8 @@ pub async fn run(
                         "global deadline of {} ms exceeded while the case ran",
                         options.global_deadline.as_millis()
                     )),
-                    Some(_) => Finding::fail("the case stopped unexpectedly (harness bug)"),
-                    None => Finding::fail(format!(
+                    Some(_) => Finding::error("the case stopped unexpectedly (harness bug)"),
+                    None => Finding::error(format!(
                         "not run: global deadline of {} ms exceeded",
                         options.global_deadline.as_millis()
                     )),
@@ -368,10 +385,12 @@ pub async fn run(
     })
 }
 
-/// Whether every MUST case of `report` passed or was skipped.
+/// Whether `report` shows a conforming server: no MUST check failed (in a case of any level)
+/// and every case could be judged (no ERROR). True exactly when
+/// [`RunReport::exit_code`] is 0.
 pub fn conforms(report: &RunReport) -> bool {
     report
         .cases
         .iter()
-        .all(|case| case.level != Level::Must || case.verdict != Verdict::Fail)
+        .all(|case| !case.is_must_failure() && !case.is_error())
 }

@@ -37,16 +37,23 @@ impl fmt::Display for Level {
 }
 
 /// The graded outcome of a case (Autobahn's OK, NON-STRICT, FAILED, UNIMPLEMENTED,
-/// INFORMATIONAL).
+/// INFORMATIONAL, plus ERROR for a case the harness could not set up).
+///
+/// A FAIL always means a MUST was broken, whatever the level of the case that found it: a
+/// broken SHOULD is NON-STRICT, a MAY is only reported. The level of the check that decided
+/// the verdict is [`CaseResult::check_level`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     /// The server did what the SPEC says.
     Pass,
-    /// The server did something the SPEC allows but does not recommend.
+    /// The server did something the SPEC allows but does not recommend (a SHOULD check).
     NonStrict,
-    /// The server broke the requirement; the message says how and the wire log proves it.
+    /// The server broke a MUST; the message says how and the wire log proves it.
     Fail,
+    /// The harness could not set up the case (the mutation hook failed or timed out, or the
+    /// run ended before the case could run): nothing is known about the server from it.
+    Error,
     /// The case could not apply to this target.
     Skipped {
         /// Why (a capability the target lacks, such as a mutation hook).
@@ -63,65 +70,101 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::NonStrict => "NON-STRICT",
             Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
             Verdict::Skipped { .. } => "SKIPPED",
             Verdict::Informational => "INFO",
         }
     }
+
+    /// How bad the verdict is, for combining the verdicts of several checks: FAIL, then
+    /// ERROR, then NON-STRICT, then the rest.
+    pub fn severity(&self) -> u8 {
+        match self {
+            Verdict::Fail => 4,
+            Verdict::Error => 3,
+            Verdict::NonStrict => 2,
+            Verdict::Pass | Verdict::Informational => 1,
+            Verdict::Skipped { .. } => 0,
+        }
+    }
 }
 
-/// A conclusion a case reaches: a verdict and the sentence that explains it.
+/// A conclusion a check of a case reaches: a verdict, the requirement level of the check, and
+/// the sentence that explains it.
 ///
 /// Case code returns `Err(Finding)` to stop early (usually a failure) and `Ok(Finding)` at
-/// the end.
+/// the end. A case may hold checks of several levels (a SHOULD case that also checks a MUST
+/// on the way): each finding carries its own level, so a failed MUST check fails the run
+/// whatever the level of the case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// The verdict.
     pub verdict: Verdict,
+    /// The level of the check; None: the level of the case.
+    pub level: Option<Level>,
     /// What was observed.
     pub message: String,
 }
 
 impl Finding {
-    /// The requirement holds.
+    fn new(verdict: Verdict, level: Option<Level>, message: String) -> Self {
+        Finding {
+            verdict,
+            level,
+            message,
+        }
+    }
+
+    /// The case's requirement holds.
     pub fn pass(message: impl Into<String>) -> Self {
-        Finding {
-            verdict: Verdict::Pass,
-            message: message.into(),
-        }
+        Finding::new(Verdict::Pass, None, message.into())
     }
 
-    /// The requirement is broken.
+    /// A MUST is broken (whatever the level of the case that checked it).
     pub fn fail(message: impl Into<String>) -> Self {
-        Finding {
-            verdict: Verdict::Fail,
-            message: message.into(),
-        }
+        Finding::new(Verdict::Fail, Some(Level::Must), message.into())
     }
 
-    /// Allowed, but not what the SPEC recommends.
+    /// A SHOULD is not met: allowed, but not what the SPEC recommends.
     pub fn non_strict(message: impl Into<String>) -> Self {
-        Finding {
-            verdict: Verdict::NonStrict,
-            message: message.into(),
-        }
+        Finding::new(Verdict::NonStrict, Some(Level::Should), message.into())
+    }
+
+    /// The harness could not set up the case: not the server's fault, and no verdict on it.
+    pub fn error(message: impl Into<String>) -> Self {
+        Finding::new(Verdict::Error, None, message.into())
     }
 
     /// Not applicable to this target.
     pub fn skip(reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        Finding {
-            verdict: Verdict::Skipped {
+        Finding::new(
+            Verdict::Skipped {
                 reason: reason.clone(),
             },
-            message: reason,
-        }
+            None,
+            reason,
+        )
     }
 
     /// Reported only.
     pub fn info(message: impl Into<String>) -> Self {
-        Finding {
-            verdict: Verdict::Informational,
-            message: message.into(),
+        Finding::new(Verdict::Informational, None, message.into())
+    }
+
+    /// The same finding, for a check of `level`.
+    pub fn at(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// The worse of two findings of one case (FAIL over ERROR over NON-STRICT over the
+    /// rest); on a tie, `self`.
+    pub fn worst(self, other: Finding) -> Finding {
+        if other.verdict.severity() > self.verdict.severity() {
+            other
+        } else {
+            self
         }
     }
 }
@@ -133,8 +176,11 @@ pub struct CaseResult {
     pub id: String,
     /// Short kebab-case name.
     pub slug: String,
-    /// Requirement level.
+    /// Requirement level of the case (of the SPEC statement it is named after).
     pub level: Level,
+    /// Requirement level of the check that decided the verdict: MUST for every FAIL, SHOULD
+    /// for every NON-STRICT, otherwise the case's level.
+    pub check_level: Level,
     /// The SPEC section it checks.
     pub section: String,
     /// One-line description.
@@ -153,14 +199,20 @@ pub struct CaseResult {
     /// Primary keys of the instances the case created (redacted in transcripts).
     #[serde(skip)]
     pub created_pks: Vec<Value>,
-    /// Set when the harness could not judge (the mutation hook failed).
+    /// Set when the harness could not judge (the mutation hook failed): the verdict is ERROR.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub harness_error: Option<String>,
 }
 
 impl CaseResult {
-    /// Whether this result makes the server non-conforming: a failed MUST case.
+    /// Whether this result makes the server non-conforming: a failed MUST check, whatever
+    /// the level of the case that holds it.
     pub fn is_must_failure(&self) -> bool {
-        self.level == Level::Must && self.verdict == Verdict::Fail
+        self.check_level == Level::Must && self.verdict == Verdict::Fail
+    }
+
+    /// Whether the harness could not judge this case (verdict ERROR).
+    pub fn is_error(&self) -> bool {
+        self.verdict == Verdict::Error
     }
 }

@@ -365,6 +365,39 @@ impl Conn {
         }
     }
 
+    /// Sends a binary frame (SPEC 2.2.1 allows none: the server must treat it as malformed
+    /// input, 2.3). Logged as a note, since the log holds text frames.
+    pub(crate) async fn send_binary(
+        &mut self,
+        bytes: Vec<u8>,
+        until: Instant,
+    ) -> Result<(), Finding> {
+        self.recorder.log(
+            &self.name,
+            WireEvent::Note {
+                text: format!("client sends a binary frame of {} bytes", bytes.len()),
+            },
+        );
+        let name = self.name.clone();
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(Finding::fail(format!(
+                "connection {name} closed before the client could send"
+            )));
+        };
+        match tokio::time::timeout_at(until, socket.send(Message::binary(bytes))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                self.mark_closed(None, format!("send failed: {error}"));
+                Err(Finding::fail(format!(
+                    "connection {name}: send failed: {error}"
+                )))
+            }
+            Err(_) => Err(Finding::fail(format!(
+                "connection {name}: the server did not accept a frame before the deadline"
+            ))),
+        }
+    }
+
     /// Closes the connection with code 1000 without waiting for the answer.
     pub(crate) async fn close(mut self) {
         if let Some(mut socket) = self.socket.take() {
@@ -626,6 +659,11 @@ impl Conn {
     pub(crate) async fn settle(&mut self, window: Duration) {
         let until = Instant::now() + window;
         while let Pumped::Frame = self.pump(until).await {}
+    }
+
+    /// Every text frame received so far, matched or not, as it arrived.
+    pub(crate) fn received_texts(&self) -> Vec<String> {
+        self.inbox.iter().map(|frame| frame.raw.clone()).collect()
     }
 
     /// Frames received and not matched by any expectation so far.

@@ -75,7 +75,17 @@ fn run_against_the_embedded_server_writes_json_and_junit() {
     let junit = dir.join("report.xml");
     let output = bin()
         .args([
-            "run", "--format", "json", "--case", "5.1", "--case", "5.5.1", "--case", "2.3.1",
+            "run",
+            "--format",
+            "json",
+            "--case",
+            "5.1",
+            "--case",
+            "5.5.1",
+            "--case",
+            "2.3.1",
+            "--case-timeout-ms",
+            "20000",
             "--junit",
         ])
         .arg(&junit)
@@ -114,6 +124,8 @@ fn mutation_kind_none_skips_instead_of_failing() {
             "5.5.1",
             "--case",
             "5.1.1",
+            "--case-timeout-ms",
+            "20000",
         ])
         .env("NO_COLOR", "1")
         .output()

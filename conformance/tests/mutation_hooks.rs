@@ -20,7 +20,14 @@ fn run_with(mutation: impl FnOnce(&Target) -> MutationConfig) -> RunReport {
             .expect("the reference server starts");
         let mut target = server.target();
         target.mutation = mutation(&target);
-        let options = RunOptions::default();
+        // Generous for a loaded machine (a shell hook starts a process per change): a passing
+        // case ends as soon as its frames arrive.
+        let options = RunOptions {
+            case_deadline: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            global_deadline: Duration::from_secs(300),
+            ..RunOptions::default()
+        };
         let report = tokio::time::timeout(
             options.global_deadline + Duration::from_secs(5),
             run(&target, &options, |_, _, _| {}),

@@ -101,11 +101,31 @@ pub enum Fault {
     /// The server never sends any frame, for any request, and keeps the socket open (breaks SPEC §4.3.1).
     #[value(name = "silent")]
     Silent,
+    /// Replies are sent as binary frames (breaks SPEC §2.2.2).
+    #[value(name = "binary-replies")]
+    BinaryReplies,
+    /// unsubscribe_instance that cancels nothing (a fresh socket, a pk never subscribed) is
+    /// answered 404 (breaks SPEC §5.4.1).
+    #[value(name = "unsubscribe-unknown-404")]
+    UnsubscribeUnknown404,
+    /// unsubscribe_instance of a missing instance answers 404 but cancels every subscription
+    /// of the socket (breaks SPEC §5.4.5).
+    #[value(name = "unsubscribe-missing-cancels")]
+    UnsubscribeMissingCancels,
+    /// subscribe_instance of a missing instance answers 404 but replaces the socket's
+    /// subscriptions, as a server keyed by request_id that registers before it looks up
+    /// (breaks SPEC §5.3.2).
+    #[value(name = "subscribe-missing-replaces")]
+    SubscribeMissingReplaces,
+    /// A multiplexed frame naming an unknown stream gets no answer, and the socket stays open
+    /// (breaks SPEC §2.3.1, §8.3.1).
+    #[value(name = "ignore-unknown-stream")]
+    IgnoreUnknownStream,
 }
 
 impl Fault {
     /// Every fault, in documentation order.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 13] = [
         Fault::EventWithoutRequestId,
         Fault::EventAfterUnsubscribe,
         Fault::DuplicateEvent,
@@ -114,6 +134,11 @@ impl Fault {
         Fault::MissingErrorsKey,
         Fault::DropDeleteEvent,
         Fault::Silent,
+        Fault::BinaryReplies,
+        Fault::UnsubscribeUnknown404,
+        Fault::UnsubscribeMissingCancels,
+        Fault::SubscribeMissingReplaces,
+        Fault::IgnoreUnknownStream,
     ];
 
     /// The command-line name, such as `event-without-request-id`.
@@ -127,6 +152,11 @@ impl Fault {
             Fault::MissingErrorsKey => "missing-errors-key",
             Fault::DropDeleteEvent => "drop-delete-event",
             Fault::Silent => "silent",
+            Fault::BinaryReplies => "binary-replies",
+            Fault::UnsubscribeUnknown404 => "unsubscribe-unknown-404",
+            Fault::UnsubscribeMissingCancels => "unsubscribe-missing-cancels",
+            Fault::SubscribeMissingReplaces => "subscribe-missing-replaces",
+            Fault::IgnoreUnknownStream => "ignore-unknown-stream",
         }
     }
 }
@@ -150,6 +180,16 @@ pub struct Faults {
     pub drop_delete_event: bool,
     /// [`Fault::Silent`].
     pub silent: bool,
+    /// [`Fault::BinaryReplies`].
+    pub binary_replies: bool,
+    /// [`Fault::UnsubscribeUnknown404`].
+    pub unsubscribe_unknown_404: bool,
+    /// [`Fault::UnsubscribeMissingCancels`].
+    pub unsubscribe_missing_cancels: bool,
+    /// [`Fault::SubscribeMissingReplaces`].
+    pub subscribe_missing_replaces: bool,
+    /// [`Fault::IgnoreUnknownStream`].
+    pub ignore_unknown_stream: bool,
 }
 
 impl Faults {
@@ -169,6 +209,11 @@ impl Faults {
             Fault::MissingErrorsKey => &mut self.missing_errors_key,
             Fault::DropDeleteEvent => &mut self.drop_delete_event,
             Fault::Silent => &mut self.silent,
+            Fault::BinaryReplies => &mut self.binary_replies,
+            Fault::UnsubscribeUnknown404 => &mut self.unsubscribe_unknown_404,
+            Fault::UnsubscribeMissingCancels => &mut self.unsubscribe_missing_cancels,
+            Fault::SubscribeMissingReplaces => &mut self.subscribe_missing_replaces,
+            Fault::IgnoreUnknownStream => &mut self.ignore_unknown_stream,
         };
         *flag = true;
         self
@@ -185,6 +230,11 @@ impl Faults {
             Fault::MissingErrorsKey => self.missing_errors_key,
             Fault::DropDeleteEvent => self.drop_delete_event,
             Fault::Silent => self.silent,
+            Fault::BinaryReplies => self.binary_replies,
+            Fault::UnsubscribeUnknown404 => self.unsubscribe_unknown_404,
+            Fault::UnsubscribeMissingCancels => self.unsubscribe_missing_cancels,
+            Fault::SubscribeMissingReplaces => self.subscribe_missing_replaces,
+            Fault::IgnoreUnknownStream => self.ignore_unknown_stream,
         }
     }
 

@@ -183,7 +183,11 @@ impl Connection {
                             write_queued(ws, rx).await?;
                         }
                         for frame in handled.frames {
-                            ws.feed(Message::text(frame)).await?;
+                            if self.server.config.faults.binary_replies {
+                                ws.feed(Message::binary(frame.into_bytes())).await?;
+                            } else {
+                                ws.feed(Message::text(frame)).await?;
+                            }
                         }
                         ws.flush().await
                     })
@@ -303,6 +307,9 @@ impl Connection {
             _ => (Value::Null, Value::Null),
         };
         if &*stream != USERS_STREAM {
+            if self.server.config.faults.ignore_unknown_stream {
+                return Handled::default();
+            }
             return Handled::frame(self.render(
                 &action,
                 &request_id,
@@ -450,6 +457,9 @@ impl Connection {
             Operation::SubscribeInstance { lookup, request_id } => {
                 let table = server.table().await;
                 let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                    if server.config.faults.subscribe_missing_replaces {
+                        server.registry().remove_connection(self.id);
+                    }
                     return Outcome::not_found();
                 };
                 // Registered while the table is read-locked: every later change sees it.
@@ -477,12 +487,18 @@ impl Connection {
             Operation::UnsubscribeInstance { lookup } => {
                 let table = server.table().await;
                 let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                    if server.config.faults.unsubscribe_missing_cancels {
+                        server.registry().remove_connection(self.id);
+                    }
                     return Outcome::not_found();
                 };
                 if !server.config.faults.event_after_unsubscribe {
                     // A null request_id is Python's None: the same as none at all.
                     let request_id = request_id.filter(|id| !id.is_null());
-                    server.registry().unsubscribe(self.id, pk, request_id);
+                    let removed = server.registry().unsubscribe(self.id, pk, request_id);
+                    if removed == 0 && server.config.faults.unsubscribe_unknown_404 {
+                        return Outcome::not_found();
+                    }
                 }
                 Outcome::ok(204, Value::Null)
             }

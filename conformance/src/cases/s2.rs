@@ -12,6 +12,16 @@ use crate::wire::{Conn, ReplyOrClose};
 pub(super) fn cases() -> Vec<Case> {
     vec![
         case!(
+            "2.1.1",
+            "unknown-path-refused",
+            Should,
+            "2.1",
+            "a WebSocket handshake on a path the server does not serve is refused with HTTP 404",
+            [],
+            false,
+            unknown_path_refused
+        ),
+        case!(
             "2.2.1",
             "frames-are-json-objects",
             Must,
@@ -20,6 +30,16 @@ pub(super) fn cases() -> Vec<Case> {
             [],
             true,
             frames_are_objects
+        ),
+        case!(
+            "2.2.2",
+            "client-binary-frame",
+            Must,
+            "2.2",
+            "a client binary frame is malformed input: an error reply or a close with a close frame, never silence",
+            [],
+            false,
+            client_binary_frame
         ),
         case!(
             "2.3.1",
@@ -126,18 +146,45 @@ async fn frames_are_objects(ctx: Ctx) -> Step<Finding> {
     )
     .await?;
     for rid in [&ok, &missing, &unknown] {
-        let reply = a.expect_reply(rid, ctx.until()).await?;
-        if !reply.value.is_object() {
+        a.expect_reply(rid, ctx.until()).await?;
+    }
+    // Every text frame received, matched or not, must hold a JSON object. Binary frames are
+    // recorded as schema violations, which fail the case too.
+    a.settle(std::time::Duration::ZERO).await;
+    for raw in a.received_texts() {
+        if !serde_json::from_str::<Value>(&raw).is_ok_and(|value| value.is_object()) {
             return Err(Finding::fail(format!(
-                "frame is not a JSON object: {}",
-                reply.raw
+                "a server frame is not a JSON object (SPEC 2.2.1): {raw}"
             )));
         }
     }
-    // Binary frames and non-JSON text are recorded as schema violations, which fail the case.
     Ok(Finding::pass(
         "every frame was a text frame holding a JSON object",
     ))
+}
+
+async fn client_binary_frame(ctx: Ctx) -> Step<Finding> {
+    let echo = Echo {
+        action: Value::Null,
+        request_id: Value::Null,
+        statuses: &[400],
+    };
+    let frame =
+        json!({"action": "retrieve", "request_id": 1550009, ctx.lookup(): ctx.target.existing_pk});
+    judge_malformed(
+        &ctx,
+        Malformed::Binary(frame.to_string().into_bytes()),
+        echo,
+    )
+    .await
+}
+
+/// A malformed frame a case sends.
+enum Malformed<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame (SPEC 2.2.1).
+    Binary(Vec<u8>),
 }
 
 /// What the client can read back from the malformed frame it sent.
@@ -151,9 +198,12 @@ struct Echo {
 /// Sends `text` and grades what happens (SPEC 2.3): a 400 error reply with the echo and an
 /// open socket passes; a close with 1011/1008 is conforming but NON-STRICT; a close without
 /// a close frame, a success reply or silence fails.
-async fn judge_malformed(ctx: &Ctx, text: &str, echo: Echo) -> Step<Finding> {
+async fn judge_malformed(ctx: &Ctx, frame: Malformed<'_>, echo: Echo) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    a.send_text(text.to_owned(), ctx.until()).await?;
+    match frame {
+        Malformed::Text(text) => a.send_text(text.to_owned(), ctx.until()).await?,
+        Malformed::Binary(bytes) => a.send_binary(bytes, ctx.until()).await?,
+    }
     match a.next_or_close(ctx.until()).await {
         ReplyOrClose::Reply(frame) => {
             let status = frame.status().unwrap_or(0);
@@ -240,7 +290,12 @@ async fn invalid_json(ctx: Ctx) -> Step<Finding> {
         request_id: Value::Null,
         statuses: &[400],
     };
-    judge_malformed(&ctx, r#"{"action": "retrieve", "request_id": 7,"#, echo).await
+    judge_malformed(
+        &ctx,
+        Malformed::Text(r#"{"action": "retrieve", "request_id": 7,"#),
+        echo,
+    )
+    .await
 }
 
 async fn non_object_json(ctx: Ctx) -> Step<Finding> {
@@ -249,7 +304,7 @@ async fn non_object_json(ctx: Ctx) -> Step<Finding> {
         request_id: Value::Null,
         statuses: &[400],
     };
-    judge_malformed(&ctx, r#"["retrieve", 1]"#, echo).await
+    judge_malformed(&ctx, Malformed::Text(r#"["retrieve", 1]"#), echo).await
 }
 
 async fn missing_lookup(ctx: Ctx) -> Step<Finding> {
@@ -260,7 +315,7 @@ async fn missing_lookup(ctx: Ctx) -> Step<Finding> {
     };
     judge_malformed(
         &ctx,
-        r#"{"action": "retrieve", "request_id": 1550004}"#,
+        Malformed::Text(r#"{"action": "retrieve", "request_id": 1550004}"#),
         echo,
     )
     .await
@@ -282,7 +337,7 @@ async fn subscribe_without_id(ctx: Ctx) -> Step<Finding> {
         request_id: Value::Null,
         statuses: &[400],
     };
-    judge_malformed(&ctx, &subscribe_frame(&ctx, None), echo).await
+    judge_malformed(&ctx, Malformed::Text(&subscribe_frame(&ctx, None)), echo).await
 }
 
 async fn subscribe_null_id(ctx: Ctx) -> Step<Finding> {
@@ -291,7 +346,12 @@ async fn subscribe_null_id(ctx: Ctx) -> Step<Finding> {
         request_id: Value::Null,
         statuses: &[400],
     };
-    judge_malformed(&ctx, &subscribe_frame(&ctx, Some(Value::Null)), echo).await
+    judge_malformed(
+        &ctx,
+        Malformed::Text(&subscribe_frame(&ctx, Some(Value::Null))),
+        echo,
+    )
+    .await
 }
 
 async fn subscribe_object_id(ctx: Ctx) -> Step<Finding> {
@@ -301,7 +361,12 @@ async fn subscribe_object_id(ctx: Ctx) -> Step<Finding> {
         request_id: request_id.clone(),
         statuses: &[400],
     };
-    judge_malformed(&ctx, &subscribe_frame(&ctx, Some(request_id)), echo).await
+    judge_malformed(
+        &ctx,
+        Malformed::Text(&subscribe_frame(&ctx, Some(request_id))),
+        echo,
+    )
+    .await
 }
 
 async fn action_object(ctx: Ctx) -> Step<Finding> {
@@ -312,7 +377,7 @@ async fn action_object(ctx: Ctx) -> Step<Finding> {
         statuses: &[400, 405],
     };
     let text = json!({"action": action, "request_id": 1550006}).to_string();
-    judge_malformed(&ctx, &text, echo).await
+    judge_malformed(&ctx, Malformed::Text(&text), echo).await
 }
 
 async fn close_drops_subscriptions(ctx: Ctx) -> Step<Finding> {
@@ -336,4 +401,54 @@ async fn close_drops_subscriptions(ctx: Ctx) -> Step<Finding> {
     Ok(Finding::pass(
         "after a socket closed, its subscription was gone and the server kept serving the others",
     ))
+}
+
+/// The observer URL with its path replaced by one no server of the protocol serves.
+fn unknown_path(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("ws", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/dcrf-conformance-no-such-endpoint/")
+}
+
+/// SPEC 2.1: a handshake on a path the server does not serve fails; it SHOULD be a 404
+/// (DCRF under Daphne answers 500).
+async fn unknown_path_refused(ctx: Ctx) -> Step<Finding> {
+    let url = unknown_path(&ctx.target.url);
+    let timeout = ctx.connect_timeout.min(
+        ctx.until()
+            .saturating_duration_since(tokio::time::Instant::now()),
+    );
+    let attempt = Conn::connect("a", &url, ctx.recorder.clone(), ctx.lookup(), None, timeout).await;
+    let refused = match attempt {
+        Ok(conn) => {
+            conn.close().await;
+            return Ok(Finding::non_strict(format!(
+                "the server accepted a WebSocket on {url}, a path it does not document; SPEC 2.1 recommends refusing it with 404"
+            )));
+        }
+        Err(error) => error,
+    };
+    let status = refused
+        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        .and_then(|error| match error {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                Some(response.status().as_u16())
+            }
+            _ => None,
+        });
+    ctx.recorder.log(
+        "a",
+        crate::wire::WireEvent::Note {
+            text: format!("handshake on {url} refused: {refused}"),
+        },
+    );
+    match status {
+        Some(404) => Ok(Finding::pass("the handshake was refused with HTTP 404")),
+        Some(status) => Ok(Finding::non_strict(format!(
+            "the handshake was refused with HTTP {status}; SPEC 2.1 recommends 404"
+        ))),
+        None => Ok(Finding::non_strict(format!(
+            "the handshake failed without an HTTP status ({refused}); SPEC 2.1 recommends HTTP 404"
+        ))),
+    }
 }

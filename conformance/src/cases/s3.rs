@@ -20,6 +20,16 @@ pub(super) fn cases() -> Vec<Case> {
             action_case_sensitive
         ),
         case!(
+            "3.1.2",
+            "action-null",
+            Must,
+            "3.1",
+            "{\"action\": null} names no action: 405 with action null and the request_id echoed",
+            [],
+            true,
+            action_null
+        ),
+        case!(
             "3.3.1",
             "lookup-in-string-form",
             Must,
@@ -90,4 +100,21 @@ async fn unknown_arguments_ignored(ctx: Ctx) -> Step<Finding> {
     check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &rid)?;
     check_instance(&ctx, &reply, "retrieve reply")?;
     Ok(Finding::pass("the extra arguments were ignored"))
+}
+
+/// SPEC 3.1.2: an action that is present but null names no action the consumer offers; it is
+/// answered as section 7.1 says, with the action echoed as null (4.2.3).
+async fn action_null(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let rid = json!(1550033);
+    a.send_value(&json!({"action": null, "request_id": 1550033}), ctx.until())
+        .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    let what = "reply to action null";
+    check_envelope(&reply, what, 405, &Value::Null, &rid)?;
+    check_data_null(&reply, what)?;
+    Ok(Finding::pass(format!(
+        "405 {} with action null and the request_id echoed",
+        reply.errors()
+    )))
 }

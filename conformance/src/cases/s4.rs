@@ -112,6 +112,46 @@ pub(super) fn cases() -> Vec<Case> {
             action_number
         ),
         case!(
+            "4.2.8",
+            "request-id-boolean",
+            Must,
+            "4.2",
+            "a boolean request_id of a retrieve is echoed unchanged",
+            [],
+            true,
+            request_id_boolean
+        ),
+        case!(
+            "4.2.9",
+            "request-id-null",
+            Must,
+            "4.2",
+            "an explicit null request_id is echoed as null",
+            [],
+            true,
+            request_id_null
+        ),
+        case!(
+            "4.2.10",
+            "request-id-array",
+            Must,
+            "4.2",
+            "an array request_id of a retrieve is echoed unchanged",
+            [],
+            true,
+            request_id_array
+        ),
+        case!(
+            "4.2.11",
+            "request-id-float",
+            Should,
+            "4.2",
+            "the request_id 1.5 is echoed with the same digits (MUST: a number equal to it)",
+            [],
+            false,
+            request_id_float
+        ),
+        case!(
             "4.3.1",
             "one-reply-per-request",
             Must,
@@ -401,4 +441,48 @@ async fn own_change(ctx: Ctx) -> Step<Finding> {
     Ok(Finding::pass(
         "the patch reply and the update event, each with its own request_id",
     ))
+}
+
+async fn request_id_boolean(ctx: Ctx) -> Step<Finding> {
+    echo_request_id(&ctx, json!(false)).await
+}
+
+async fn request_id_null(ctx: Ctx) -> Step<Finding> {
+    echo_request_id(&ctx, Value::Null).await
+}
+
+async fn request_id_array(ctx: Ctx) -> Step<Finding> {
+    echo_request_id(&ctx, json!([1, "two", null, true])).await
+}
+
+/// SPEC 4.2.2: a non-integer number SHOULD come back with the same digits and MUST come back
+/// as a number equal to it as an IEEE double.
+async fn request_id_float(ctx: Ctx) -> Step<Finding> {
+    let sent = exact("1.5");
+    let mut a = ctx.open("a").await?;
+    a.send(
+        ctx.request(Action::Retrieve, &sent, &ctx.target.existing_pk),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a
+        .expect("retrieve reply", ctx.until(), |frame| {
+            frame.action() == "retrieve"
+        })
+        .await?;
+    let echoed = reply.request_id().clone();
+    if echoed == sent {
+        check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &sent)?;
+        return Ok(Finding::pass("request_id 1.5 echoed with the same digits"));
+    }
+    if echoed.as_f64() == Some(1.5) {
+        check_envelope(&reply, "retrieve reply", 200, &json!("retrieve"), &echoed)?;
+        return Ok(Finding::non_strict(format!(
+            "request_id 1.5 echoed as {echoed}: equal as a double (the MUST), but SPEC 4.2.2 recommends the same digits"
+        )));
+    }
+    Err(Finding::fail(format!(
+        "request_id 1.5 echoed as {echoed}, not a number equal to it (SPEC 4.2.2): {}",
+        reply.raw
+    )))
 }

@@ -83,6 +83,26 @@ pub(super) fn cases() -> Vec<Case> {
             true,
             validation_errors
         ),
+        case!(
+            "6.6.2",
+            "data-not-an-object",
+            Must,
+            "6.6",
+            "create with data that is not an object answers 400, data null, errors [{field: [messages]}]",
+            [Full],
+            true,
+            data_not_an_object
+        ),
+        case!(
+            "6.6.3",
+            "update-without-required-fields",
+            Must,
+            "6.6",
+            "update (a full update) without every required field answers 400 with the missing fields",
+            [Full],
+            false,
+            update_without_required_fields
+        ),
     ]
 }
 
@@ -266,4 +286,83 @@ async fn validation_errors(ctx: Ctx) -> Step<Finding> {
     Ok(Finding::pass(
         "400, data null, errors [{field: [messages]}]",
     ))
+}
+
+/// Checks a validation error reply: 400, data null, errors one object mapping fields to
+/// lists of messages (SPEC 6.6.1). Returns the field names.
+fn check_validation_error(
+    reply: &crate::wire::Inbound,
+    what: &str,
+    action: &str,
+    request_id: &Value,
+) -> Step<Vec<String>> {
+    check_envelope(reply, what, 400, &json!(action), request_id)?;
+    check_data_null(reply, what)?;
+    let fields = reply
+        .errors()
+        .as_array()
+        .filter(|errors| errors.len() == 1)
+        .and_then(|errors| errors[0].as_object())
+        .filter(|fields| {
+            !fields.is_empty()
+                && fields.values().all(|messages| {
+                    messages
+                        .as_array()
+                        .is_some_and(|m| !m.is_empty() && m.iter().all(Value::is_string))
+                })
+        })
+        .map(|fields| fields.keys().cloned().collect())
+        .ok_or_else(|| {
+            Finding::fail(format!(
+                "errors must be one object mapping each invalid field to its messages (SPEC 6.6.1): {}",
+                reply.raw
+            ))
+        })?;
+    Ok(fields)
+}
+
+/// SPEC 6.6, 3.4.1: `data` that is not an object is invalid data (DCRF:
+/// `non_field_errors`, "Invalid data. Expected a dictionary, but got str.").
+async fn data_not_an_object(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open_full("a").await?;
+    let rid = json!(1550042);
+    a.send(
+        Request::new(Action::Create)
+            .with_request_id(rid.clone())
+            .with_arg("data", json!("x")),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    let fields = check_validation_error(&reply, "create reply", "create", &rid)?;
+    Ok(Finding::pass(format!(
+        "400, data null, errors for {}",
+        fields.join(", ")
+    )))
+}
+
+/// SPEC 6.3, 6.6: `update` replaces the instance, so every required field must be given;
+/// one sent alone is a validation error naming the missing ones.
+async fn update_without_required_fields(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open_full("a").await?;
+    let created = create_over(&ctx, &mut a, &json!(1550043)).await?;
+    let rid = json!(1550044);
+    a.send(
+        ctx.request(Action::Update, &rid, &created.pk)
+            .with_arg("data", json!({"email": "only-email@conformance.example"})),
+        ctx.until(),
+    )
+    .await?;
+    let reply = a.expect_reply(&rid, ctx.until()).await?;
+    let fields = check_validation_error(&reply, "update reply", "update", &rid)?;
+    if fields.iter().any(|field| field == "email") {
+        return Err(Finding::fail(format!(
+            "the valid field sent is reported as invalid: {}",
+            reply.raw
+        )));
+    }
+    Ok(Finding::pass(format!(
+        "400, data null, the missing required fields named: {}",
+        fields.join(", ")
+    )))
 }

@@ -30,6 +30,16 @@ pub(super) fn cases() -> Vec<Case> {
             missing_action
         ),
         case!(
+            "7.2.2",
+            "empty-object",
+            Must,
+            "7.2",
+            "the request {} answers 405 [\"Unable to find action in message body.\"] with action and request_id null",
+            [],
+            true,
+            empty_object
+        ),
+        case!(
             "7.3.1",
             "not-found-uncastable-lookup",
             Must,
@@ -95,4 +105,16 @@ async fn uncastable_lookup(ctx: Ctx) -> Step<Finding> {
         &json!("not-a-key"),
     )
     .await
+}
+
+/// SPEC 7.2.1: `{}` is a request object without action (and without request_id).
+async fn empty_object(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    a.send_value(&json!({}), ctx.until()).await?;
+    let reply = a.expect_reply(&Value::Null, ctx.until()).await?;
+    let what = "reply to {}";
+    check_envelope(&reply, what, 405, &Value::Null, &Value::Null)?;
+    check_errors(&reply, what, &["Unable to find action in message body."])?;
+    check_data_null(&reply, what)?;
+    Ok(Finding::pass("405 with action null and request_id null"))
 }

@@ -40,6 +40,7 @@ impl Style {
             Verdict::Pass => "32",
             Verdict::NonStrict => "33",
             Verdict::Fail => "1;31",
+            Verdict::Error => "1;35",
             Verdict::Skipped { .. } => "2",
             Verdict::Informational => "36",
         };
@@ -101,9 +102,19 @@ pub fn human(report: &RunReport, style: Style) -> String {
     for case in &report.cases {
         let _ = writeln!(out, "{}", case_line(style, case));
         if case.verdict != Verdict::Pass {
-            let _ = writeln!(out, "              {}", case.message);
+            // The level of the check that decided the verdict, when it is not the case's
+            // (a MUST checked on the way by a SHOULD case).
+            if case.check_level != case.level {
+                let _ = writeln!(
+                    out,
+                    "              {} check: {}",
+                    case.check_level, case.message
+                );
+            } else {
+                let _ = writeln!(out, "              {}", case.message);
+            }
         }
-        if case.verdict == Verdict::Fail {
+        if matches!(case.verdict, Verdict::Fail | Verdict::Error) {
             for entry in &case.wire {
                 let _ = writeln!(out, "              {}", style.paint("2", &wire_line(entry)));
             }
@@ -112,34 +123,40 @@ pub fn human(report: &RunReport, style: Style) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "\n{} passed, {} non-strict, {} failed, {} skipped, {} informational in {:.2} s",
+        "\n{} passed, {} non-strict, {} failed, {} errors, {} skipped, {} informational in {:.2} s",
         s.pass,
         s.non_strict,
         s.fail,
+        s.error,
         s.skipped,
         s.informational,
         report.duration_ms as f64 / 1000.0
     );
-    let verdict = if s.harness_errors > 0 {
+    let verdict = if s.must_failures > 0 {
+        let also = if s.harness_errors > 0 {
+            format!("; {} case(s) could not be set up", s.harness_errors)
+        } else {
+            String::new()
+        };
         style.paint(
             "1;31",
             &format!(
-                "COULD NOT JUDGE: {} case(s) hit a harness error (exit 2)",
-                s.harness_errors
+                "DOES NOT CONFORM: {} MUST check(s) failed{also} (exit 1)",
+                s.must_failures
             ),
         )
-    } else if s.must_failures > 0 {
+    } else if s.harness_errors > 0 {
         style.paint(
-            "1;31",
+            "1;35",
             &format!(
-                "DOES NOT CONFORM: {} MUST case(s) failed (exit 1)",
-                s.must_failures
+                "COULD NOT JUDGE: {} case(s) could not be set up (ERROR; exit 2)",
+                s.harness_errors
             ),
         )
     } else {
         style.paint(
             "1;32",
-            "CONFORMS: every MUST case passed or was skipped (exit 0)",
+            "CONFORMS: every MUST check passed or was skipped (exit 0)",
         )
     };
     let _ = writeln!(out, "{verdict}");

@@ -27,16 +27,18 @@ fn escape(text: &str) -> String {
 }
 
 /// The report as JUnit XML: one `testsuite` per SPEC section, one `testcase` per case.
-/// FAIL is a `failure`, SKIPPED a `skipped`; NON-STRICT and INFO pass with a note in
+/// FAIL is a `failure` (its `type` is the level of the failed check, always MUST), ERROR an
+/// `error`, SKIPPED a `skipped`; NON-STRICT and INFO pass with a note in
 /// `system-out`, where every case's wire log is too.
 pub fn junit(report: &RunReport) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "<testsuites name=\"dcrf-conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"dcrf-conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         s.total,
         s.fail,
+        s.error,
         s.skipped,
         report.duration_ms as f64 / 1000.0
     );
@@ -56,6 +58,10 @@ pub fn junit(report: &RunReport) -> String {
             .iter()
             .filter(|case| case.verdict == Verdict::Fail)
             .count();
+        let errors = cases
+            .iter()
+            .filter(|case| case.verdict == Verdict::Error)
+            .count();
         let skipped = cases
             .iter()
             .filter(|case| matches!(case.verdict, Verdict::Skipped { .. }))
@@ -63,7 +69,7 @@ pub fn junit(report: &RunReport) -> String {
         let time: u64 = cases.iter().map(|case| case.duration_ms).sum();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"SPEC {}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            "  <testsuite name=\"SPEC {}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
             escape(section),
             cases.len(),
             time as f64 / 1000.0
@@ -84,7 +90,15 @@ pub fn junit(report: &RunReport) -> String {
                         out,
                         "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                         escape(&case.message),
-                        case.level,
+                        case.check_level,
+                        escape(&case.title)
+                    );
+                }
+                Verdict::Error => {
+                    let _ = writeln!(
+                        out,
+                        "      <error message=\"{}\" type=\"harness\">{}</error>",
+                        escape(&case.message),
                         escape(&case.title)
                     );
                 }
