@@ -9,7 +9,7 @@
 pub enum SchemaError {
     /// The document is not an OpenAPI 3 document, or a part of it has the
     /// wrong JSON type.
-    #[error("malformed document at {pointer}: {reason}")]
+    #[error("malformed document at {}: {reason}", at(pointer))]
     Malformed {
         /// Where the problem is.
         pointer: String,
@@ -18,7 +18,8 @@ pub enum SchemaError {
     },
     /// The requested component is not in `components.schemas`.
     #[error(
-        "no component {name:?} at {pointer}; the components there are: {}",
+        "no component {name:?} at {}; the components there are: {}",
+        at(pointer),
         list_or_none(available)
     )]
     MissingComponent {
@@ -30,7 +31,7 @@ pub enum SchemaError {
         available: Vec<String>,
     },
     /// A `$ref` that is not local (`#/...`) or does not point at anything.
-    #[error("unresolvable $ref {reference:?} at {pointer}: {reason}")]
+    #[error("unresolvable $ref {reference:?} at {}: {reason}", at(pointer))]
     UnresolvedRef {
         /// Where the `$ref` is.
         pointer: String,
@@ -40,7 +41,7 @@ pub enum SchemaError {
         reason: String,
     },
     /// The model's schema is not an object schema with `properties`.
-    #[error("the schema at {pointer} has no properties: {reason}")]
+    #[error("the schema at {} has no properties: {reason}", at(pointer))]
     NoProperties {
         /// The model schema's pointer.
         pointer: String,
@@ -48,7 +49,7 @@ pub enum SchemaError {
         reason: String,
     },
     /// A property schema this crate cannot type.
-    #[error("unsupported schema at {pointer}: {reason}")]
+    #[error("unsupported schema at {}: {reason}", at(pointer))]
     Unsupported {
         /// The property schema's pointer.
         pointer: String,
@@ -56,7 +57,7 @@ pub enum SchemaError {
         reason: String,
     },
     /// The primary-key field is missing or has a kind a pk cannot have.
-    #[error("no usable primary key {field:?} at {pointer}: {reason}")]
+    #[error("no usable primary key {field:?} at {}: {reason}", at(pointer))]
     Pk {
         /// The pk field name that was looked for.
         field: String,
@@ -85,5 +86,14 @@ fn list_or_none(names: &[String]) -> String {
         "(none)".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+/// A JSON pointer for a message: the root (`""`) is spelled out.
+fn at(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "the document root (pointer \"\")".to_owned()
+    } else {
+        format!("pointer {pointer}")
     }
 }

@@ -365,7 +365,7 @@ fn object_schema(
         props.insert(f.name.clone(), field_schema(f, true));
     }
     let description = match description {
-        Some(d) => format!("{d}\n\n({title}: {what}.)"),
+        Some(d) => format!("{d}\n\n{title}: the instance {what}."),
         None => format!("{title}: the instance {what}."),
     };
     json!({
@@ -540,13 +540,15 @@ impl Reader<'_> {
             }
             Some(_) => return Err(malformed(&format!("{pointer}/properties"), "not an object")),
             None => {
-                let ty = obj
-                    .get("type")
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "no type".into());
+                let what = match obj.get("type") {
+                    Some(t) => format!("type {t}"),
+                    None => format!("keywords {:?}", obj.keys().collect::<Vec<_>>()),
+                };
                 return Err(SchemaError::NoProperties {
                     pointer: pointer.to_owned(),
-                    reason: format!("no `properties` keyword (type {ty})"),
+                    reason: format!(
+                        "no `properties` keyword ({what}); a model is an object schema"
+                    ),
                 });
             }
         };
