@@ -39,6 +39,7 @@
 mod error;
 pub mod messages;
 mod schema;
+pub mod validate;
 
 pub use error::SchemaError;
 pub use schema::{Field, FieldKind, ModelOptions, ModelSchema, PkKind};
