@@ -583,12 +583,11 @@ fn used_defs(body: &Value, defs: &[(String, Value)]) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(m) => {
-                if let Some(Value::String(r)) = m.get("$ref") {
-                    if let Some(n) = r.strip_prefix("#/$defs/") {
-                        if !out.iter().any(|o| o == n) {
-                            out.push(n.to_owned());
-                        }
-                    }
+                if let Some(Value::String(r)) = m.get("$ref")
+                    && let Some(n) = r.strip_prefix("#/$defs/")
+                    && !out.iter().any(|o| o == n)
+                {
+                    out.push(n.to_owned());
                 }
                 m.values().for_each(|x| walk(x, out));
             }

@@ -552,13 +552,13 @@ impl Reader<'_> {
                 });
             }
         };
-        if let Some(t) = obj.get("type") {
-            if t != "object" {
-                return Err(unsupported(
-                    &format!("{pointer}/type"),
-                    format!("a model is an object schema, this one has type {t}"),
-                ));
-            }
+        if let Some(t) = obj.get("type")
+            && t != "object"
+        {
+            return Err(unsupported(
+                &format!("{pointer}/type"),
+                format!("a model is an object schema, this one has type {t}"),
+            ));
         }
         let required: Vec<&str> = match obj.get("required") {
             None => Vec::new(),

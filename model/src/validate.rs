@@ -190,17 +190,15 @@ const MAX_STRING_LENGTH: usize = 1000;
 fn validate_field(model: &ModelSchema, field: &Field, value: &Value) -> Result<Value, Vec<String>> {
     let one = |m: String| Err(vec![m]);
     // CharField tests for blank before anything else, null included.
-    if let FieldKind::String { .. } = field.kind {
-        if !value.is_null() {
-            if let Some(s) = py_str_scalar(value) {
-                if s.is_empty() || py_strip(&s).is_empty() {
-                    if model.allows_blank(&field.name) {
-                        return Ok(Value::String(String::new()));
-                    }
-                    return one("This field may not be blank.".into());
-                }
-            }
+    if let FieldKind::String { .. } = field.kind
+        && !value.is_null()
+        && let Some(s) = py_str_scalar(value)
+        && (s.is_empty() || py_strip(&s).is_empty())
+    {
+        if model.allows_blank(&field.name) {
+            return Ok(Value::String(String::new()));
         }
+        return one("This field may not be blank.".into());
     }
     if value.is_null() {
         return if field.nullable {
@@ -247,10 +245,10 @@ fn validate_field(model: &ModelSchema, field: &Field, value: &Value) -> Result<V
             }
         }
         FieldKind::Integer => {
-            if let Value::String(s) = value {
-                if s.chars().count() > MAX_STRING_LENGTH {
-                    return one(TOO_LARGE.into());
-                }
+            if let Value::String(s) = value
+                && s.chars().count() > MAX_STRING_LENGTH
+            {
+                return one(TOO_LARGE.into());
             }
             match py_int(&py_str(value)) {
                 Some(n) => Value::Number(n),
@@ -258,10 +256,10 @@ fn validate_field(model: &ModelSchema, field: &Field, value: &Value) -> Result<V
             }
         }
         FieldKind::Number => {
-            if let Value::String(s) = value {
-                if s.chars().count() > MAX_STRING_LENGTH {
-                    return one(TOO_LARGE.into());
-                }
+            if let Value::String(s) = value
+                && s.chars().count() > MAX_STRING_LENGTH
+            {
+                return one(TOO_LARGE.into());
             }
             let f = match value {
                 Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
@@ -297,31 +295,31 @@ fn validate_field(model: &ModelSchema, field: &Field, value: &Value) -> Result<V
     };
     // Validators after the conversion: lengths, then bounds.
     let mut messages = Vec::new();
-    if let Value::String(s) = &normalised {
-        if matches!(field.kind, FieldKind::String { .. }) {
-            let len = s.chars().count() as u64;
-            if let Some(max) = field.max_length.filter(|m| len > *m) {
-                messages.push(format!(
-                    "Ensure this field has no more than {max} characters."
-                ));
-            }
-            if let Some(min) = field.min_length.filter(|m| len < *m) {
-                messages.push(format!("Ensure this field has at least {min} characters."));
-            }
+    if let Value::String(s) = &normalised
+        && matches!(field.kind, FieldKind::String { .. })
+    {
+        let len = s.chars().count() as u64;
+        if let Some(max) = field.max_length.filter(|m| len > *m) {
+            messages.push(format!(
+                "Ensure this field has no more than {max} characters."
+            ));
+        }
+        if let Some(min) = field.min_length.filter(|m| len < *m) {
+            messages.push(format!("Ensure this field has at least {min} characters."));
         }
     }
     if let Some(x) = numeric(&normalised, &field.kind) {
-        if let Some(max) = &field.maximum {
-            if max.as_f64().is_some_and(|m| x > m) {
-                messages.push(format!("Ensure this value is less than or equal to {max}."));
-            }
+        if let Some(max) = &field.maximum
+            && max.as_f64().is_some_and(|m| x > m)
+        {
+            messages.push(format!("Ensure this value is less than or equal to {max}."));
         }
-        if let Some(min) = &field.minimum {
-            if min.as_f64().is_some_and(|m| x < m) {
-                messages.push(format!(
-                    "Ensure this value is greater than or equal to {min}."
-                ));
-            }
+        if let Some(min) = &field.minimum
+            && min.as_f64().is_some_and(|m| x < m)
+        {
+            messages.push(format!(
+                "Ensure this value is greater than or equal to {min}."
+            ));
         }
     }
     if messages.is_empty() {
@@ -610,7 +608,7 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         2 => 28,
         _ => 0,
     }

@@ -39,10 +39,10 @@ fn envelope(schema: &Value, defs: &str) -> Value {
         p.remove("pk");
         // dcrf-protocol wraps a described $ref in allOf for draft-07; compare the target.
         for v in p.values_mut() {
-            if let Some(Value::Array(all)) = v.get("allOf").cloned() {
-                if all.len() == 1 {
-                    *v = all[0].clone();
-                }
+            if let Some(Value::Array(all)) = v.get("allOf").cloned()
+                && all.len() == 1
+            {
+                *v = all[0].clone();
             }
         }
     }
