@@ -622,6 +622,9 @@ fn num(s: &str, len: std::ops::RangeInclusive<usize>) -> Option<u32> {
 
 /// Django's `parse_date` (ISO `YYYY-MM-DD`, `YYYYMMDD`, or `YYYY-M-D`), as `YYYY-MM-DD`.
 fn iso_date(s: &str) -> Option<String> {
+    if !s.is_ascii() {
+        return None;
+    }
     let (y, m, d) = if s.len() == 8 && !s.contains('-') {
         (
             num(&s[..4], 4..=4)?,
@@ -646,6 +649,9 @@ fn iso_date(s: &str) -> Option<String> {
 /// `YYYY-MM-DD[Thh:mm[:ss[.uuuuuu]]][Z|±HH:MM|±HHMM|±HH]` (a space for `T`; a
 /// date alone is midnight).
 fn is_iso_datetime(s: &str) -> bool {
+    if !s.is_ascii() {
+        return false;
+    }
     let (date, rest) = match s.find(['T', ' ']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
