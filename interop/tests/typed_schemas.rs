@@ -1,5 +1,6 @@
 //! Issue 12, section 3: typed schemas for a user's own app, proven on the shop app
-//! (`interop/shop`). Runs `dcrf-schema` on its drf-spectacular document
+//! (`interop/shop`). Checks that its committed drf-spectacular document is current, runs
+//! `dcrf-schema` on it
 //! (`interop/shop/openapi.json`, component `Product`) into a temp dir, then
 //! `interop/js/typed/run.sh`: json-schema-to-typescript + `tsc --strict` on a typed
 //! client file with `@ts-expect-error` lines, Ajv (2020-12 and draft-07) on the shop's
@@ -165,4 +166,28 @@ fn a_missing_component_or_a_malformed_document_exits_2_and_writes_nothing() {
         "files were written for a schema with no properties"
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The pipeline starts with drf-spectacular: the committed `interop/shop/openapi.json` the
+/// tests above read must be what `manage.py spectacular` writes for the shop app today
+/// (`interop/shop/setup.sh`, then `interop/shop/schema.sh --check`).
+#[test]
+fn the_shop_openapi_document_is_what_drf_spectacular_writes() {
+    let root = repo_root();
+    for args in [
+        vec!["interop/shop/setup.sh"],
+        vec!["interop/shop/schema.sh", "--check"],
+    ] {
+        let output = Command::new("bash")
+            .current_dir(&root)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "{} failed (regenerate with `bash interop/shop/schema.sh`):\n{}",
+            args.join(" "),
+            text(&output)
+        );
+    }
 }
