@@ -1,7 +1,7 @@
 //! Issue 12, section 3: typed schemas for a user's own app, proven on the shop app
-//! (`interop/shop`). Checks that its committed drf-spectacular document is current, runs
-//! `dcrf-schema` on it
-//! (`interop/shop/openapi.json`, component `Product`) into a temp dir, then
+//! (`interop/shop`). Checks that its committed drf-spectacular document
+//! (`interop/shop/openapi.json`) is current, runs `dcrf-schema` on it (component `Product`)
+//! into a temp dir, then
 //! `interop/js/typed/run.sh`: json-schema-to-typescript + `tsc --strict` on a typed
 //! client file with `@ts-expect-error` lines, Ajv (2020-12 and draft-07) on the shop's
 //! recorded frames and on the same frames with wrong-typed `data`, and
