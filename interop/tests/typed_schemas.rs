@@ -191,3 +191,70 @@ fn the_shop_openapi_document_is_what_drf_spectacular_writes() {
         );
     }
 }
+
+/// `--json-schema` reads the same serializer schema written as a plain JSON Schema (the
+/// component with its enum under `$defs`) and writes the same typed schemas as `--openapi`.
+#[test]
+fn a_json_schema_input_gives_the_same_typed_schemas_as_the_openapi_component() {
+    let root = repo_root();
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("interop/shop/openapi.json")).expect("openapi.json"),
+    )
+    .expect("openapi.json is JSON");
+    let mut product = doc["components"]["schemas"]["Product"].clone();
+    product["title"] = "Product".into();
+    product["$defs"] =
+        serde_json::json!({"CategoryEnum": doc["components"]["schemas"]["CategoryEnum"]});
+    let schema_text = serde_json::to_string(&product)
+        .expect("serialize")
+        .replace("#/components/schemas/", "#/$defs/");
+    let base = temp_dir("json-schema");
+    std::fs::create_dir_all(&base).expect("temp dir");
+    let schema_file = base.join("product.schema.json");
+    std::fs::write(&schema_file, schema_text).expect("write the schema");
+    let (from_schema, from_openapi) = (base.join("a"), base.join("b"));
+    for (out, input) in [
+        (
+            &from_schema,
+            vec!["--json-schema", schema_file.to_str().expect("utf-8")],
+        ),
+        (
+            &from_openapi,
+            vec![
+                "--openapi",
+                "interop/shop/openapi.json",
+                "--component",
+                "Product",
+            ],
+        ),
+    ] {
+        let mut args = input.clone();
+        args.extend([
+            "--path",
+            "/api/live/products/",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        let output = dcrf_schema(&args);
+        assert!(
+            output.status.success(),
+            "dcrf-schema {args:?}:\n{}",
+            text(&output)
+        );
+    }
+    for file in [
+        "draft-07/product.json",
+        "2020-12/update-event.json",
+        "2020-12/create-request.json",
+    ] {
+        let read = |dir: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect(file)).expect(file)
+        };
+        assert_eq!(
+            read(&from_schema),
+            read(&from_openapi),
+            "{file} differs between the two inputs"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
