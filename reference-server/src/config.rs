@@ -42,6 +42,26 @@ impl UserRecord {
 }
 
 /// Resource limits. Every limit is enforced with a clear error or close reason.
+///
+/// Memory is bounded per connection in bytes, not only in items: what a peer makes the
+/// server keep (queued events, subscriptions and their request_ids, frame buffers) has a
+/// ceiling. With the defaults, the worst case for one WebSocket connection is about
+/// **9.3 MiB** of server memory:
+///
+/// | what | bound | default |
+/// | --- | --- | --- |
+/// | outbound queue (event frames waiting) | `outbound_queue_bytes`, plus 32 bytes a frame for at most `outbound_queue_frames` | 4 MiB + 32 KiB |
+/// | subscription state (request_ids and bookkeeping) | `max_subscription_bytes_per_connection` | 512 KiB |
+/// | write side: tungstenite's buffer (16 KiB) plus the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 16 KiB + 2 × 2 MiB |
+/// | read side: read buffer (4 KiB), one message, its parsed JSON (about 4× the text) | 4 KiB + 5 × `max_frame_bytes` | 324 KiB |
+///
+/// The largest event is the largest instance the admin API can build: two fields of at most
+/// 1 MiB each (its request body limit), about 2 MiB of JSON. An event larger than
+/// `outbound_queue_bytes` is still queued when the queue is empty, so the queue holds at
+/// most `max(outbound_queue_bytes, largest event)`. With small instances (the protocol's own
+/// `update` limits username to 150 and email to 254 characters) the worst case is about
+/// 4.9 MiB. Kernel socket buffers come on top and are bounded by the kernel.
+/// `ServerHandle::memory_stats` reports what the server accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest incoming WebSocket message (and frame), in bytes; a larger one closes the
@@ -50,6 +70,14 @@ pub struct Limits {
     /// Most (instance, request_id) subscriptions one connection may hold; one more is
     /// answered with a 429 error reply. Default 1000.
     pub max_subscriptions_per_connection: usize,
+    /// Most bytes of subscription state one connection may hold: per subscription, its
+    /// request_id twice (as sent and as a set key) and 128 bytes of bookkeeping. A
+    /// subscribe_instance beyond it is answered with a 429 error reply. Default 512 KiB.
+    pub max_subscription_bytes_per_connection: usize,
+    /// Longest request_id (its JSON text, in bytes) a subscribe_instance may carry: the
+    /// server keeps it for the life of the subscription. A longer one is answered with a
+    /// 400 error reply. Default 1 KiB.
+    pub max_request_id_bytes: usize,
     /// Most WebSocket connections open at once; one more is refused with HTTP 503 before
     /// the upgrade. Default 20000.
     pub max_connections: usize,
@@ -57,6 +85,11 @@ pub struct Limits {
     /// full the connection is a slow consumer and is closed with code 1008 "slow consumer";
     /// the broadcaster never waits for it. Default 1024.
     pub outbound_queue_frames: usize,
+    /// Bytes of event frames that may wait in one connection's outbound queue. An event
+    /// that would take the queue past it makes the connection a slow consumer, closed with
+    /// code 1008 "slow consumer" as for `outbound_queue_frames` (an event larger than the
+    /// bound is queued only into an empty queue). Default 4 MiB.
+    pub outbound_queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -64,8 +97,11 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 64 * 1024,
             max_subscriptions_per_connection: 1000,
+            max_subscription_bytes_per_connection: 512 * 1024,
+            max_request_id_bytes: 1024,
             max_connections: 20_000,
             outbound_queue_frames: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -101,11 +137,16 @@ pub enum Fault {
     /// The server never sends any frame, for any request, and keeps the socket open (breaks SPEC §4.3.1).
     #[value(name = "silent")]
     Silent,
+    /// unsubscribe_instance cancels the subscription but leaves the events already queued
+    /// for it, and the reply follows at most two batches of 256 of them: with a backlog,
+    /// events of the cancelled subscription arrive after the 204 (breaks SPEC §5.4.2).
+    #[value(name = "events-after-unsubscribe-backlog")]
+    EventsAfterUnsubscribeBacklog,
 }
 
 impl Fault {
     /// Every fault, in documentation order.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::EventWithoutRequestId,
         Fault::EventAfterUnsubscribe,
         Fault::DuplicateEvent,
@@ -114,6 +155,7 @@ impl Fault {
         Fault::MissingErrorsKey,
         Fault::DropDeleteEvent,
         Fault::Silent,
+        Fault::EventsAfterUnsubscribeBacklog,
     ];
 
     /// The command-line name, such as `event-without-request-id`.
@@ -127,6 +169,7 @@ impl Fault {
             Fault::MissingErrorsKey => "missing-errors-key",
             Fault::DropDeleteEvent => "drop-delete-event",
             Fault::Silent => "silent",
+            Fault::EventsAfterUnsubscribeBacklog => "events-after-unsubscribe-backlog",
         }
     }
 }
@@ -150,6 +193,8 @@ pub struct Faults {
     pub drop_delete_event: bool,
     /// [`Fault::Silent`].
     pub silent: bool,
+    /// [`Fault::EventsAfterUnsubscribeBacklog`].
+    pub events_after_unsubscribe_backlog: bool,
 }
 
 impl Faults {
@@ -169,6 +214,7 @@ impl Faults {
             Fault::MissingErrorsKey => &mut self.missing_errors_key,
             Fault::DropDeleteEvent => &mut self.drop_delete_event,
             Fault::Silent => &mut self.silent,
+            Fault::EventsAfterUnsubscribeBacklog => &mut self.events_after_unsubscribe_backlog,
         };
         *flag = true;
         self
@@ -185,6 +231,7 @@ impl Faults {
             Fault::MissingErrorsKey => self.missing_errors_key,
             Fault::DropDeleteEvent => self.drop_delete_event,
             Fault::Silent => self.silent,
+            Fault::EventsAfterUnsubscribeBacklog => self.events_after_unsubscribe_backlog,
         }
     }
 

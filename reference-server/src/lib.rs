@@ -46,6 +46,7 @@ mod ws;
 pub use admin::{AdminClient, AdminResponse};
 pub use config::{Config, Fault, Faults, Limits, UserRecord};
 pub use error::Error;
+pub use registry::MemoryStats;
 pub use server::{ServerHandle, serve};
 
 /// Reads a fixture file: a JSON array of `{"id", "username", "email", "password"?}`.
