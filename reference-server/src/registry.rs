@@ -86,6 +86,8 @@ impl SubscriptionKey {
 pub struct MemoryStats {
     /// Bytes of event frames waiting in all outbound queues now (text plus 32 bytes a frame).
     pub queued_bytes: usize,
+    /// Event frames waiting in all outbound queues now.
+    pub queued_frames: usize,
     /// The most bytes one connection's outbound queue has held since the server started.
     pub peak_queued_bytes_per_connection: usize,
     /// Accounted bytes of all subscriptions now (request_ids and bookkeeping).
@@ -100,6 +102,7 @@ pub struct MemoryStats {
 #[derive(Debug, Default)]
 pub(crate) struct QueueMeter {
     queued_bytes: AtomicUsize,
+    queued_frames: AtomicUsize,
     peak_per_connection: AtomicUsize,
     slow_consumers: AtomicUsize,
 }
@@ -188,6 +191,7 @@ impl ConnSink {
         let bytes = queue.bytes;
         drop(queue);
         self.meter.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        self.meter.queued_frames.fetch_add(1, Ordering::Relaxed);
         self.meter
             .peak_per_connection
             .fetch_max(bytes, Ordering::Relaxed);
@@ -202,6 +206,7 @@ impl ConnSink {
         queue.bytes -= size;
         drop(queue);
         self.meter.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        self.meter.queued_frames.fetch_sub(1, Ordering::Relaxed);
         Some(queued.frame)
     }
 
@@ -240,6 +245,9 @@ impl ConnSink {
         let removed = before.0 - queue.frames.len();
         drop(queue);
         self.meter.queued_bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(removed, Ordering::Relaxed);
         removed
     }
 
@@ -249,9 +257,12 @@ impl ConnSink {
         self.slow.store(true, Ordering::Relaxed);
         let mut queue = self.lock();
         let freed = std::mem::take(&mut queue.bytes);
-        queue.frames = VecDeque::new();
+        let frames = std::mem::take(&mut queue.frames).len();
         drop(queue);
         self.meter.queued_bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(frames, Ordering::Relaxed);
         freed
     }
 }
@@ -265,6 +276,9 @@ impl Drop for ConnSink {
         self.meter
             .queued_bytes
             .fetch_sub(queue.bytes, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(queue.frames.len(), Ordering::Relaxed);
     }
 }
 
@@ -352,6 +366,7 @@ impl SubscriptionRegistry {
     pub(crate) fn memory_stats(&self) -> MemoryStats {
         MemoryStats {
             queued_bytes: self.meter.queued_bytes.load(Ordering::Relaxed),
+            queued_frames: self.meter.queued_frames.load(Ordering::Relaxed),
             peak_queued_bytes_per_connection: self
                 .meter
                 .peak_per_connection
