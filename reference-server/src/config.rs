@@ -46,22 +46,23 @@ impl UserRecord {
 /// Memory is bounded per connection in bytes, not only in items: what a peer makes the
 /// server keep (queued events, subscriptions and their request_ids, frame buffers) has a
 /// ceiling. With the defaults, the worst case for one WebSocket connection is about
-/// **9.3 MiB** of server memory:
+/// **10.6 MiB** of server memory, and about **6.6 MiB** while instances are small:
 ///
 /// | what | bound | default |
 /// | --- | --- | --- |
-/// | outbound queue (event frames waiting) | `outbound_queue_bytes`, plus 32 bytes a frame for at most `outbound_queue_frames` | 4 MiB + 32 KiB |
-/// | subscription state (request_ids and bookkeeping) | `max_subscription_bytes_per_connection` | 512 KiB |
-/// | write side: tungstenite's buffer (16 KiB) plus the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 16 KiB + 2 × 2 MiB |
-/// | read side: read buffer (4 KiB), one message, its parsed JSON (about 4× the text) | 4 KiB + 5 × `max_frame_bytes` | 324 KiB |
+/// | outbound queue: event frames waiting, 32 bytes of slot each included | `outbound_queue_bytes` | 4 MiB |
+/// | subscriptions: request_ids (twice) and 128 bytes of bookkeeping each | `max_subscription_bytes_per_connection` | 512 KiB |
+/// | write side: tungstenite's buffer, the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 4.02 MiB (16 KiB with small instances) |
+/// | read side: read buffer, one message, its parsed JSON (up to 32 × the text: an array of one-digit numbers) | 4 KiB + 33 × `max_frame_bytes` | 2.07 MiB |
 ///
-/// The largest event is the largest instance the admin API can build: two fields of at most
-/// 1 MiB each (its request body limit), about 2 MiB of JSON. An event larger than
-/// `outbound_queue_bytes` is still queued when the queue is empty, so the queue holds at
-/// most `max(outbound_queue_bytes, largest event)`. With small instances (the protocol's own
-/// `update` limits username to 150 and email to 254 characters) the worst case is about
-/// 4.9 MiB. Kernel socket buffers come on top and are bounded by the kernel.
-/// `ServerHandle::memory_stats` reports what the server accounts for.
+/// The largest event is the largest instance the admin API can build: two fields of up to
+/// 1 MiB each (its request body limit), about 2 MiB of JSON; the protocol's own `create`,
+/// `update` and `patch` keep username to 150 and email to 254 characters. An event larger
+/// than `outbound_queue_bytes` is queued only into an empty queue, so the queue holds at
+/// most `max(outbound_queue_bytes, largest event)`. Kernel socket buffers come on top and
+/// are bounded by the kernel (`net.ipv4.tcp_wmem`: 4 MiB by default on Linux; a loopback
+/// peer that does not read took 4.3 MB). `ServerHandle::memory_stats` reports what the
+/// server accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest incoming WebSocket message (and frame), in bytes; a larger one closes the
