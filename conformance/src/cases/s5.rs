@@ -789,6 +789,7 @@ async fn unsubscribe_after_backlog(ctx: Ctx) -> Step<Finding> {
     let large_until = started + budget * 3 / 10;
     let small_until = started + budget * 6 / 10;
     let mut large = 0;
+    let mut refused = String::new();
     while large < BACKLOG_LARGE_CHANGES && tokio::time::Instant::now() < large_until {
         large += 1;
         let email = format!(
@@ -807,10 +808,14 @@ async fn unsubscribe_after_backlog(ctx: Ctx) -> Step<Finding> {
         match tokio::time::timeout_at(ctx.until(), update).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                return Err(Finding::skip(format!(
-                    "the mutation hook refused a field value of {} bytes, which this case needs to fill the socket buffers: {error}",
+                // A hook that validates (DCRF's own `patch`) refuses such values: the
+                // backlog is then built from small changes only.
+                large -= 1;
+                refused = format!(
+                    " (the mutation hook refused a field value of {} bytes, so only small changes were queued: {error})",
                     email.len()
-                )));
+                );
+                break;
             }
             Err(_) => {
                 return Err(Finding::fail(
@@ -873,6 +878,6 @@ async fn unsubscribe_after_backlog(ctx: Ctx) -> Step<Finding> {
         )));
     }
     Ok(Finding::pass(format!(
-        "after {large} large and {small} small changes to a socket that did not read, {before} events, the 204 reply, then nothing"
+        "after {large} large and {small} small changes to a socket that did not read, {before} events, the 204 reply, then nothing{refused}"
     )))
 }
