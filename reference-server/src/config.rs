@@ -46,14 +46,18 @@ impl UserRecord {
 /// Memory is bounded per connection in bytes, not only in items: what a peer makes the
 /// server keep (queued events, subscriptions and their request_ids, frame buffers) has a
 /// ceiling. With the defaults, the worst case for one WebSocket connection is about
-/// **10.6 MiB** of server memory, and about **6.6 MiB** while instances are small:
+/// **14.1 MiB** of server memory, and about **10.1 MiB** while instances are small:
 ///
 /// | what | bound | default |
 /// | --- | --- | --- |
 /// | outbound queue: event frames waiting, 32 bytes of slot each included | `outbound_queue_bytes` | 4 MiB |
 /// | subscriptions: request_ids (twice) and 128 bytes of bookkeeping each | `max_subscription_bytes_per_connection` | 512 KiB |
 /// | write side: tungstenite's buffer, the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 4.02 MiB (16 KiB with small instances) |
-/// | read side: read buffer, one message, its parsed JSON (up to 32 × the text: an array of one-digit numbers) | 4 KiB + 33 × `max_frame_bytes` | 2.07 MiB |
+/// | read side: read buffer, one message, its parsed JSON while the request is handled | 4 KiB + 89 × `max_frame_bytes` | 5.57 MiB |
+///
+/// Parsed JSON takes up to 88 times its text: an array of one-digit numbers holds a 72-byte
+/// value per 2 bytes of text, each number a heap string (serde_json's
+/// `arbitrary_precision`), in a vector up to twice as long as needed.
 ///
 /// The largest event is the largest instance the admin API can build: two fields of up to
 /// 1 MiB each (its request body limit), about 2 MiB of JSON; the protocol's own `create`,
