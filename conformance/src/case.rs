@@ -26,6 +26,8 @@ pub enum Capability {
     Full,
     /// A multiplexed endpoint (`multiplexed_url`).
     Multiplexed,
+    /// Other processes of the same app (`nodes`), for SPEC 5.10.
+    Nodes,
 }
 
 impl Capability {
@@ -38,6 +40,9 @@ impl Capability {
             Capability::Full => "needs a CRUD endpoint; the target has no full_url",
             Capability::Multiplexed => {
                 "needs a multiplexed endpoint (optional capability, SPEC 1.4); the target has no multiplexed_url"
+            }
+            Capability::Nodes => {
+                "needs several processes of the app (SPEC 5.10); the target names one: list the others' observer URLs in `nodes`"
             }
         }
     }
@@ -180,6 +185,19 @@ impl Ctx {
     pub(crate) async fn open(&self, name: &str) -> Step<Conn> {
         let url = self.target.url.clone();
         self.open_url(name, &url, None).await
+    }
+
+    /// The observer URLs of every node of the app: `url`, then each of `nodes` (SPEC 5.10).
+    pub(crate) fn node_urls(&self) -> Vec<String> {
+        std::iter::once(self.target.url.clone())
+            .chain(self.target.nodes.iter().cloned())
+            .collect()
+    }
+
+    /// Opens a connection to the observer endpoint of one node (an entry of
+    /// [`Ctx::node_urls`]).
+    pub(crate) async fn open_node(&self, name: &str, url: &str) -> Step<Conn> {
+        self.open_url(name, url, None).await
     }
 
     /// Opens a connection to the CRUD endpoint.

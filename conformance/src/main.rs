@@ -91,6 +91,10 @@ struct TargetArgs {
     /// Stream name of the observed consumer on the multiplexer.
     #[arg(long)]
     stream: Option<String>,
+    /// Observer URL of another process of the same app (repeatable; SPEC 5.10). The 5.10
+    /// cases subscribe on every node and change through the hook; without this they skip.
+    #[arg(long = "node", value_name = "WS_URL")]
+    nodes: Vec<String>,
     /// Lookup value of an instance that exists and is never changed (JSON or text).
     #[arg(long, value_name = "PK")]
     existing_pk: Option<String>,
@@ -211,6 +215,9 @@ impl TargetArgs {
         }
         if let Some(stream) = &self.stream {
             target.stream = stream.clone();
+        }
+        if !self.nodes.is_empty() {
+            target.nodes = self.nodes.clone();
         }
         if let Some(pk) = &self.existing_pk {
             target.existing_pk = parse_pk(pk);

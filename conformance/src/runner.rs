@@ -297,6 +297,7 @@ pub async fn run(
                 crate::case::Capability::Mutation => !mutator.available(),
                 crate::case::Capability::Full => target.full_url.is_none(),
                 crate::case::Capability::Multiplexed => target.multiplexed_url.is_none(),
+                crate::case::Capability::Nodes => target.nodes.is_empty(),
             }) {
                 let finding = Finding::skip(missing.missing_reason());
                 return (index, conclude(&case, finding, &recorder, case_started));

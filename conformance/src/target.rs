@@ -8,6 +8,7 @@
 //! full_url = "ws://127.0.0.1:8000/ws/full/"           # optional: CRUD actions (SPEC §6)
 //! multiplexed_url = "ws://127.0.0.1:8000/ws/multiplexed/"  # optional: SPEC §8
 //! stream = "users"
+//! nodes = ["ws://127.0.0.1:8001/ws/"]                 # optional: other processes (SPEC 5.10)
 //! existing_pk = 1
 //! missing_pk = 999999
 //! lookup_field = "pk"
@@ -42,6 +43,10 @@ pub struct Target {
     pub multiplexed_url: Option<String>,
     /// The stream name the multiplexer routes to the observed consumer.
     pub stream: String,
+    /// Observer URLs of the app's other processes (SPEC 5.10): the same consumer served by
+    /// other workers or hosts, sharing the app's data. Empty: one process, and the 5.10
+    /// cases are skipped.
+    pub nodes: Vec<String>,
     /// Lookup value of an instance that exists and that no case changes.
     pub existing_pk: Value,
     /// Lookup value that names no instance.
@@ -63,6 +68,7 @@ impl Default for Target {
             full_url: None,
             multiplexed_url: None,
             stream: "users".to_owned(),
+            nodes: Vec::new(),
             existing_pk: Value::from(1),
             missing_pk: Value::from(999_999),
             lookup_field: dcrf_protocol::DEFAULT_LOOKUP_FIELD.to_owned(),
@@ -119,7 +125,10 @@ impl Target {
             ("url", Some(&self.url)),
             ("full_url", self.full_url.as_ref()),
             ("multiplexed_url", self.multiplexed_url.as_ref()),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.nodes.iter().map(|node| ("nodes", Some(node))))
+        {
             if let Some(url) = url {
                 parse_url(url, "ws")
                     .map_err(|why| Error::InvalidTarget(format!("{key}: {why}")))?;

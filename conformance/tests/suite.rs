@@ -353,3 +353,33 @@ fn fault_silent_times_out_cleanly_within_the_global_deadline() {
         );
     }
 }
+
+#[test]
+fn fault_events_after_unsubscribe_backlog_fails_the_backlog_case() {
+    let faults = Faults {
+        events_after_unsubscribe_backlog: true,
+        ..Faults::default()
+    };
+    // The case makes some 740 changes; give it its full time, as `run` does by default.
+    let options = RunOptions {
+        case_deadline: Duration::from_secs(10),
+        ..RunOptions::default()
+    };
+    let report = run_against(faults, &["5.4"], options);
+    assert_fails(&report, &["5.4.10"]);
+    let case = report.case("5.4.10").expect("case");
+    assert!(
+        case.message.contains("after the 204 reply"),
+        "{}",
+        case.message
+    );
+    // The other unsubscribe cases have no backlog: they cannot see this fault.
+    for id in ["5.4.3", "5.4.4"] {
+        assert_eq!(
+            report.case(id).expect("case").verdict,
+            Verdict::Pass,
+            "{}",
+            describe(&report)
+        );
+    }
+}

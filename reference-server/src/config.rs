@@ -42,6 +42,31 @@ impl UserRecord {
 }
 
 /// Resource limits. Every limit is enforced with a clear error or close reason.
+///
+/// Memory is bounded per connection in bytes, not only in items: what a peer makes the
+/// server keep (queued events, subscriptions and their request_ids, frame buffers) has a
+/// ceiling. With the defaults, the worst case for one WebSocket connection is about
+/// **14.1 MiB** of server memory, and about **10.1 MiB** while instances are small:
+///
+/// | what | bound | default |
+/// | --- | --- | --- |
+/// | outbound queue: event frames waiting, 32 bytes of slot each included | `outbound_queue_bytes` | 4 MiB |
+/// | subscriptions: request_ids (twice) and 128 bytes of bookkeeping each | `max_subscription_bytes_per_connection` | 512 KiB |
+/// | write side: tungstenite's buffer, the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 4.02 MiB (16 KiB with small instances) |
+/// | read side: read buffer, one message, its parsed JSON while the request is handled | 4 KiB + 89 × `max_frame_bytes` | 5.57 MiB |
+///
+/// Parsed JSON takes up to 88 times its text: an array of one-digit numbers holds a 72-byte
+/// value per 2 bytes of text, each number a heap string (serde_json's
+/// `arbitrary_precision`), in a vector up to twice as long as needed.
+///
+/// The largest event is the largest instance the admin API can build: two fields of up to
+/// 1 MiB each (its request body limit), about 2 MiB of JSON; the protocol's own `create`,
+/// `update` and `patch` keep username to 150 and email to 254 characters. An event larger
+/// than `outbound_queue_bytes` is queued only into an empty queue, so the queue holds at
+/// most `max(outbound_queue_bytes, largest event)`. Kernel socket buffers come on top and
+/// are bounded by the kernel (`net.ipv4.tcp_wmem`: 4 MiB by default on Linux; a loopback
+/// peer that does not read took 4.3 MB). `ServerHandle::memory_stats` reports what the
+/// server accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest incoming WebSocket message (and frame), in bytes; a larger one closes the
@@ -50,6 +75,14 @@ pub struct Limits {
     /// Most (instance, request_id) subscriptions one connection may hold; one more is
     /// answered with a 429 error reply. Default 1000.
     pub max_subscriptions_per_connection: usize,
+    /// Most bytes of subscription state one connection may hold: per subscription, its
+    /// request_id twice (as sent and as a set key) and 128 bytes of bookkeeping. A
+    /// subscribe_instance beyond it is answered with a 429 error reply. Default 512 KiB.
+    pub max_subscription_bytes_per_connection: usize,
+    /// Longest request_id (its JSON text, in bytes) a subscribe_instance may carry: the
+    /// server keeps it for the life of the subscription. A longer one is answered with a
+    /// 400 error reply. Default 1 KiB.
+    pub max_request_id_bytes: usize,
     /// Most WebSocket connections open at once; one more is refused with HTTP 503 before
     /// the upgrade. Default 20000.
     pub max_connections: usize,
@@ -57,6 +90,11 @@ pub struct Limits {
     /// full the connection is a slow consumer and is closed with code 1008 "slow consumer";
     /// the broadcaster never waits for it. Default 1024.
     pub outbound_queue_frames: usize,
+    /// Bytes of event frames that may wait in one connection's outbound queue. An event
+    /// that would take the queue past it makes the connection a slow consumer, closed with
+    /// code 1008 "slow consumer" as for `outbound_queue_frames` (an event larger than the
+    /// bound is queued only into an empty queue). Default 4 MiB.
+    pub outbound_queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -64,8 +102,11 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 64 * 1024,
             max_subscriptions_per_connection: 1000,
+            max_subscription_bytes_per_connection: 512 * 1024,
+            max_request_id_bytes: 1024,
             max_connections: 20_000,
             outbound_queue_frames: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -121,11 +162,16 @@ pub enum Fault {
     /// (breaks SPEC §2.3.1, §8.3.1).
     #[value(name = "ignore-unknown-stream")]
     IgnoreUnknownStream,
+    /// unsubscribe_instance cancels the subscription but leaves the events already queued
+    /// for it, and the reply follows at most two batches of 256 of them: with a backlog,
+    /// events of the cancelled subscription arrive after the 204 (breaks SPEC §5.4.2).
+    #[value(name = "events-after-unsubscribe-backlog")]
+    EventsAfterUnsubscribeBacklog,
 }
 
 impl Fault {
     /// Every fault, in documentation order.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::EventWithoutRequestId,
         Fault::EventAfterUnsubscribe,
         Fault::DuplicateEvent,
@@ -139,6 +185,7 @@ impl Fault {
         Fault::UnsubscribeMissingCancels,
         Fault::SubscribeMissingReplaces,
         Fault::IgnoreUnknownStream,
+        Fault::EventsAfterUnsubscribeBacklog,
     ];
 
     /// The command-line name, such as `event-without-request-id`.
@@ -157,6 +204,7 @@ impl Fault {
             Fault::UnsubscribeMissingCancels => "unsubscribe-missing-cancels",
             Fault::SubscribeMissingReplaces => "subscribe-missing-replaces",
             Fault::IgnoreUnknownStream => "ignore-unknown-stream",
+            Fault::EventsAfterUnsubscribeBacklog => "events-after-unsubscribe-backlog",
         }
     }
 }
@@ -190,6 +238,8 @@ pub struct Faults {
     pub subscribe_missing_replaces: bool,
     /// [`Fault::IgnoreUnknownStream`].
     pub ignore_unknown_stream: bool,
+    /// [`Fault::EventsAfterUnsubscribeBacklog`].
+    pub events_after_unsubscribe_backlog: bool,
 }
 
 impl Faults {
@@ -214,6 +264,7 @@ impl Faults {
             Fault::UnsubscribeMissingCancels => &mut self.unsubscribe_missing_cancels,
             Fault::SubscribeMissingReplaces => &mut self.subscribe_missing_replaces,
             Fault::IgnoreUnknownStream => &mut self.ignore_unknown_stream,
+            Fault::EventsAfterUnsubscribeBacklog => &mut self.events_after_unsubscribe_backlog,
         };
         *flag = true;
         self
@@ -235,6 +286,7 @@ impl Faults {
             Fault::UnsubscribeMissingCancels => self.unsubscribe_missing_cancels,
             Fault::SubscribeMissingReplaces => self.subscribe_missing_replaces,
             Fault::IgnoreUnknownStream => self.ignore_unknown_stream,
+            Fault::EventsAfterUnsubscribeBacklog => self.events_after_unsubscribe_backlog,
         }
     }
 

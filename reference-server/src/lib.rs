@@ -29,9 +29,10 @@
 //!
 //! Fan-out is built for load: one task per connection, a subscription registry keyed by
 //! primary key, one serialization of the instance per change with each
-//! subscriber's `request_id` spliced into the pre-rendered frame, and a bounded outbound
-//! queue per connection. A connection whose queue is full is a slow consumer: it is closed
-//! with code 1008 "slow consumer", and the broadcaster never waits for it.
+//! subscriber's `request_id` spliced into the pre-rendered frame, and an outbound queue per
+//! connection bounded in frames and in bytes. A connection whose queue is full is a slow
+//! consumer: its backlog is dropped and it is closed with code 1008 "slow consumer"; the
+//! broadcaster never waits for it. [`Limits`] gives the worst-case memory per connection.
 
 pub mod admin;
 mod config;
@@ -46,6 +47,7 @@ mod ws;
 pub use admin::{AdminClient, AdminResponse};
 pub use config::{Config, Fault, Faults, Limits, UserRecord};
 pub use error::Error;
+pub use registry::MemoryStats;
 pub use server::{ServerHandle, serve};
 
 /// Reads a fixture file: a JSON array of `{"id", "username", "email", "password"?}`.

@@ -72,6 +72,15 @@ struct ServeArgs {
     /// Events that may wait for one connection; a full queue closes it with 1008 "slow consumer".
     #[arg(long, value_name = "FRAMES", default_value_t = Limits::default().outbound_queue_frames)]
     queue_frames: usize,
+    /// Bytes of events that may wait for one connection; more closes it with 1008 "slow consumer".
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().outbound_queue_bytes)]
+    queue_bytes: usize,
+    /// Longest request_id (JSON text) a subscribe_instance may carry; longer gets a 400 error reply.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_request_id_bytes)]
+    max_request_id_bytes: usize,
+    /// Most bytes of subscriptions (request_ids and bookkeeping) one connection may hold; more gets a 429.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_subscription_bytes_per_connection)]
+    max_subscription_bytes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +173,9 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_subscriptions_per_connection: args.max_subscriptions,
             max_connections: args.max_connections,
             outbound_queue_frames: args.queue_frames,
+            outbound_queue_bytes: args.queue_bytes,
+            max_request_id_bytes: args.max_request_id_bytes,
+            max_subscription_bytes_per_connection: args.max_subscription_bytes,
         },
         ..Config::default()
     };

@@ -1,21 +1,36 @@
 //! The subscription registry and the fan-out of events (SPEC §5.3 to §5.7).
 //!
 //! Architecture Invariant: the broadcaster never waits for a connection. Each connection
-//! has a bounded outbound queue; a full queue marks the connection a slow consumer, which
-//! then closes itself with code 1008.
+//! has an outbound queue bounded in frames and in bytes; an event that does not fit marks
+//! the connection a slow consumer, which then closes itself with code 1008.
+//!
+//! Architecture Invariant: every queued event carries the id of the subscription it was
+//! rendered for. Cancelling a subscription (SPEC §5.4.2) removes its queued events from the
+//! connection's queue before the reply is written, so no event of it can follow the reply.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::Faults;
 use crate::store::{Applied, user_json};
 
 /// Identifies one WebSocket connection for the life of the server.
 pub(crate) type ConnId = u64;
+
+/// Identifies one subscription (connection, instance, request_id) for the life of the server;
+/// a subscription made again after an unsubscribe gets a new id.
+pub(crate) type SubscriptionId = u64;
+
+/// Bookkeeping bytes accounted per subscription on top of its request_id (twice: the text as
+/// sent and the set key): the entry, the key, the map slots.
+pub(crate) const SUBSCRIPTION_OVERHEAD_BYTES: usize = 128;
+
+/// Bytes accounted per queued frame on top of its text: the queue slot.
+pub(crate) const QUEUED_FRAME_OVERHEAD_BYTES: usize = 32;
 
 /// The equality DCRF's per-group `set` of request_ids uses: Python equality, so `1`, `1.0`
 /// (and, in DCRF, `true`) are one member, while `1` and `"1"` are two (observed, fan-out 3.4
@@ -56,43 +71,234 @@ impl SubscriptionKey {
             other => SubscriptionKey::Text(other.to_string()),
         }
     }
+
+    /// Heap bytes the key holds.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SubscriptionKey::Integer(text) | SubscriptionKey::Text(text) => text.len(),
+            SubscriptionKey::Float(_) => 0,
+        }
+    }
 }
 
-/// The sending side of one connection, shared by the registry.
+/// What the server accounts for in memory, for tests and operators (see `Limits`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes of event frames waiting in all outbound queues now (text plus 32 bytes a frame).
+    pub queued_bytes: usize,
+    /// Event frames waiting in all outbound queues now.
+    pub queued_frames: usize,
+    /// The most bytes one connection's outbound queue has held since the server started.
+    pub peak_queued_bytes_per_connection: usize,
+    /// Accounted bytes of all subscriptions now (request_ids and bookkeeping).
+    pub subscription_bytes: usize,
+    /// The most subscription bytes one connection has held since the server started.
+    pub peak_subscription_bytes_per_connection: usize,
+    /// Connections closed as slow consumers since the server started.
+    pub slow_consumers: usize,
+}
+
+/// Server-wide counters of the outbound queues, shared by every connection's sink.
+#[derive(Debug, Default)]
+pub(crate) struct QueueMeter {
+    queued_bytes: AtomicUsize,
+    queued_frames: AtomicUsize,
+    peak_per_connection: AtomicUsize,
+    slow_consumers: AtomicUsize,
+}
+
+/// One event waiting for its connection, with the subscription it was rendered for.
+#[derive(Debug)]
+struct Queued {
+    subscription: SubscriptionId,
+    frame: String,
+}
+
+#[derive(Debug, Default)]
+struct OutQueue {
+    frames: VecDeque<Queued>,
+    /// Accounted bytes of `frames`.
+    bytes: usize,
+}
+
+fn accounted(frame: &str) -> usize {
+    frame.len() + QUEUED_FRAME_OVERHEAD_BYTES
+}
+
+/// The outbound queue of one connection, shared by the registry (which pushes events) and
+/// the connection's task (which writes them).
 #[derive(Debug)]
 pub(crate) struct ConnSink {
-    tx: mpsc::Sender<String>,
+    queue: Mutex<OutQueue>,
+    max_frames: usize,
+    max_bytes: usize,
     slow: AtomicBool,
+    meter: Arc<QueueMeter>,
+    /// Woken when an event is queued.
+    ready: Notify,
     /// Woken when the connection must close because its queue overflowed.
     pub(crate) kill: Notify,
 }
 
 impl ConnSink {
-    pub(crate) fn new(capacity: usize) -> (Arc<ConnSink>, mpsc::Receiver<String>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let sink = ConnSink {
-            tx,
+    pub(crate) fn new(
+        max_frames: usize,
+        max_bytes: usize,
+        meter: Arc<QueueMeter>,
+    ) -> Arc<ConnSink> {
+        Arc::new(ConnSink {
+            queue: Mutex::default(),
+            max_frames: max_frames.max(1),
+            max_bytes,
             slow: AtomicBool::new(false),
+            meter,
+            ready: Notify::new(),
             kill: Notify::new(),
-        };
-        (Arc::new(sink), rx)
+        })
     }
 
-    /// Queues a frame without waiting. A full queue marks the connection slow and wakes it
-    /// to close with 1008; the frame is dropped.
-    pub(crate) fn push(&self, frame: String) {
+    fn lock(&self) -> MutexGuard<'_, OutQueue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues the event of `subscription` without waiting. An event that would take the
+    /// queue past its frame or byte bound marks the connection slow and wakes it to close
+    /// with 1008; the event is dropped. An event larger than the byte bound is still
+    /// queued into an empty queue: a large instance alone does not make a consumer slow.
+    pub(crate) fn push(&self, subscription: SubscriptionId, frame: String) {
         if self.slow.load(Ordering::Relaxed) {
             return;
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.slow.store(true, Ordering::Relaxed);
-                self.kill.notify_one();
+        let size = accounted(&frame);
+        let mut queue = self.lock();
+        let fits = queue.frames.is_empty()
+            || (queue.frames.len() < self.max_frames && queue.bytes + size <= self.max_bytes);
+        if !fits {
+            drop(queue);
+            if !self.slow.swap(true, Ordering::Relaxed) {
+                self.meter.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            self.kill.notify_one();
+            return;
+        }
+        queue.frames.push_back(Queued {
+            subscription,
+            frame,
+        });
+        queue.bytes += size;
+        let bytes = queue.bytes;
+        drop(queue);
+        self.meter.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        self.meter.queued_frames.fetch_add(1, Ordering::Relaxed);
+        self.meter
+            .peak_per_connection
+            .fetch_max(bytes, Ordering::Relaxed);
+        self.ready.notify_one();
+    }
+
+    /// Takes the oldest queued event.
+    pub(crate) fn pop(&self) -> Option<String> {
+        let mut queue = self.lock();
+        let queued = queue.frames.pop_front()?;
+        let size = accounted(&queued.frame);
+        queue.bytes -= size;
+        drop(queue);
+        self.meter.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        self.meter.queued_frames.fetch_sub(1, Ordering::Relaxed);
+        Some(queued.frame)
+    }
+
+    /// Whether no event is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().frames.is_empty()
+    }
+
+    /// Waits until an event is queued (returns at once when one is).
+    pub(crate) async fn wait_ready(&self) {
+        loop {
+            if !self.is_empty() {
+                return;
+            }
+            // A push between the check and this wait leaves a permit: no wake-up is lost.
+            self.ready.notified().await;
         }
     }
+
+    /// Removes the queued events of `cancelled` subscriptions (SPEC §5.4.2). Returns how many.
+    pub(crate) fn discard(&self, cancelled: &[SubscriptionId]) -> usize {
+        if cancelled.is_empty() {
+            return 0;
+        }
+        let mut queue = self.lock();
+        let before = (queue.frames.len(), queue.bytes);
+        let mut freed = 0;
+        queue.frames.retain(|queued| {
+            let keep = !cancelled.contains(&queued.subscription);
+            if !keep {
+                freed += accounted(&queued.frame);
+            }
+            keep
+        });
+        queue.bytes -= freed;
+        let removed = before.0 - queue.frames.len();
+        drop(queue);
+        self.meter.queued_bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// Marks the connection slow (nothing more is queued) and drops its backlog, so that
+    /// the close frame is the next thing written. Returns the bytes dropped.
+    pub(crate) fn discard_all(&self) -> usize {
+        self.slow.store(true, Ordering::Relaxed);
+        let mut queue = self.lock();
+        let freed = std::mem::take(&mut queue.bytes);
+        let frames = std::mem::take(&mut queue.frames).len();
+        drop(queue);
+        self.meter.queued_bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(frames, Ordering::Relaxed);
+        freed
+    }
+}
+
+impl Drop for ConnSink {
+    fn drop(&mut self) {
+        let queue = self
+            .queue
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.meter
+            .queued_bytes
+            .fetch_sub(queue.bytes, Ordering::Relaxed);
+        self.meter
+            .queued_frames
+            .fetch_sub(queue.frames.len(), Ordering::Relaxed);
+    }
+}
+
+/// One subscription of a connection to an instance.
+#[derive(Debug)]
+struct Subscription {
+    key: SubscriptionKey,
+    /// The request_id's JSON text, as sent.
+    raw_id: Box<str>,
+    id: SubscriptionId,
+}
+
+impl Subscription {
+    fn bytes(&self) -> usize {
+        subscription_bytes(&self.key, &self.raw_id)
+    }
+}
+
+fn subscription_bytes(key: &SubscriptionKey, raw_id: &str) -> usize {
+    key.heap_bytes() + raw_id.len() + SUBSCRIPTION_OVERHEAD_BYTES
 }
 
 /// One connection's subscriptions to one instance.
@@ -102,8 +308,8 @@ struct Entry {
     /// The multiplexer stream the connection subscribed through, if any, as a JSON string
     /// (escaped once here, not per event): events are wrapped with it (SPEC §8.2).
     stream_json: Option<Box<str>>,
-    /// The request_ids, in subscription order, each with its JSON text as sent.
-    request_ids: Vec<(SubscriptionKey, Box<str>)>,
+    /// The request_ids, in subscription order.
+    subscriptions: Vec<Subscription>,
 }
 
 /// What the broadcaster needs to know about a connection.
@@ -111,6 +317,15 @@ struct Entry {
 struct ConnInfo {
     pks: HashSet<i64>,
     count: usize,
+    /// Accounted bytes of its subscriptions.
+    bytes: usize,
+}
+
+impl ConnInfo {
+    fn forget(&mut self, subscription: &Subscription) {
+        self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(subscription.bytes());
+    }
 }
 
 /// Result of a subscribe attempt.
@@ -120,6 +335,15 @@ pub(crate) enum Subscribed {
     Ok,
     /// The connection already holds the maximum number of subscriptions.
     LimitReached(usize),
+    /// The subscription would take the connection past its subscription bytes.
+    BytesLimitReached(usize),
+}
+
+/// The bounds of one connection's subscriptions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubscriptionLimits {
+    pub(crate) count: usize,
+    pub(crate) bytes: usize,
 }
 
 /// Every subscription of every connection, keyed by instance.
@@ -127,9 +351,32 @@ pub(crate) enum Subscribed {
 pub(crate) struct SubscriptionRegistry {
     by_pk: HashMap<i64, HashMap<ConnId, Entry>>,
     by_conn: HashMap<ConnId, ConnInfo>,
+    next_subscription: SubscriptionId,
+    peak_subscription_bytes: usize,
+    meter: Arc<QueueMeter>,
 }
 
 impl SubscriptionRegistry {
+    /// The queue counters every connection's sink shares.
+    pub(crate) fn meter(&self) -> Arc<QueueMeter> {
+        Arc::clone(&self.meter)
+    }
+
+    /// What the server accounts for now.
+    pub(crate) fn memory_stats(&self) -> MemoryStats {
+        MemoryStats {
+            queued_bytes: self.meter.queued_bytes.load(Ordering::Relaxed),
+            queued_frames: self.meter.queued_frames.load(Ordering::Relaxed),
+            peak_queued_bytes_per_connection: self
+                .meter
+                .peak_per_connection
+                .load(Ordering::Relaxed),
+            subscription_bytes: self.by_conn.values().map(|info| info.bytes).sum(),
+            peak_subscription_bytes_per_connection: self.peak_subscription_bytes,
+            slow_consumers: self.meter.slow_consumers.load(Ordering::Relaxed),
+        }
+    }
+
     /// Adds (conn, request_id) to the subscribers of `pk`.
     pub(crate) fn subscribe(
         &mut self,
@@ -138,7 +385,7 @@ impl SubscriptionRegistry {
         stream: Option<&Arc<str>>,
         pk: i64,
         request_id: &Value,
-        limit: usize,
+        limits: SubscriptionLimits,
     ) -> Subscribed {
         let key = SubscriptionKey::of(request_id);
         let info = self.by_conn.entry(conn).or_default();
@@ -150,13 +397,22 @@ impl SubscriptionRegistry {
             .or_insert_with(|| Entry {
                 sink: Arc::clone(sink),
                 stream_json: stream.map(|name| Value::from(&**name).to_string().into()),
-                request_ids: Vec::new(),
+                subscriptions: Vec::new(),
             });
-        if entry.request_ids.iter().any(|(k, _)| *k == key) {
+        if entry.subscriptions.iter().any(|sub| sub.key == key) {
             return Subscribed::Ok;
         }
-        if info.count >= limit {
-            if entry.request_ids.is_empty()
+        let raw_id = request_id.to_string().into_boxed_str();
+        let bytes = subscription_bytes(&key, &raw_id);
+        let refused = if info.count >= limits.count {
+            Some(Subscribed::LimitReached(limits.count))
+        } else if info.bytes + bytes > limits.bytes {
+            Some(Subscribed::BytesLimitReached(limits.bytes))
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            if entry.subscriptions.is_empty()
                 && let Some(subs) = self.by_pk.get_mut(&pk)
             {
                 subs.remove(&conn);
@@ -164,41 +420,49 @@ impl SubscriptionRegistry {
                     self.by_pk.remove(&pk);
                 }
             }
-            return Subscribed::LimitReached(limit);
+            return refused;
         }
-        entry
-            .request_ids
-            .push((key, request_id.to_string().into_boxed_str()));
+        self.next_subscription += 1;
+        entry.subscriptions.push(Subscription {
+            key,
+            raw_id,
+            id: self.next_subscription,
+        });
         info.count += 1;
+        info.bytes += bytes;
         info.pks.insert(pk);
+        self.peak_subscription_bytes = self.peak_subscription_bytes.max(info.bytes);
         Subscribed::Ok
     }
 
     /// Cancels subscriptions of `conn` to `pk`: the one of `request_id` when given (SPEC
     /// §5.4.3; compared as DCRF's set does), every one of them otherwise (SPEC §5.4.2).
-    /// Subscriptions to other instances are untouched (SPEC §5.4.4). Returns how many.
+    /// Subscriptions to other instances are untouched (SPEC §5.4.4). Returns the ids of the
+    /// cancelled subscriptions: no event of them is queued from now on.
     pub(crate) fn unsubscribe(
         &mut self,
         conn: ConnId,
         pk: i64,
         request_id: Option<&Value>,
-    ) -> usize {
+    ) -> Vec<SubscriptionId> {
         let Some(subs) = self.by_pk.get_mut(&pk) else {
-            return 0;
+            return Vec::new();
         };
         let Some(entry) = subs.get_mut(&conn) else {
-            return 0;
+            return Vec::new();
         };
-        let removed = match request_id {
-            None => std::mem::take(&mut entry.request_ids).len(),
+        let removed: Vec<Subscription> = match request_id {
+            None => std::mem::take(&mut entry.subscriptions),
             Some(request_id) => {
                 let key = SubscriptionKey::of(request_id);
-                let before = entry.request_ids.len();
-                entry.request_ids.retain(|(k, _)| *k != key);
-                before - entry.request_ids.len()
+                let (removed, kept) = std::mem::take(&mut entry.subscriptions)
+                    .into_iter()
+                    .partition(|sub| sub.key == key);
+                entry.subscriptions = kept;
+                removed
             }
         };
-        let now_empty = entry.request_ids.is_empty();
+        let now_empty = entry.subscriptions.is_empty();
         if now_empty {
             subs.remove(&conn);
             if subs.is_empty() {
@@ -209,9 +473,11 @@ impl SubscriptionRegistry {
             if now_empty {
                 info.pks.remove(&pk);
             }
-            info.count -= removed.min(info.count);
+            for sub in &removed {
+                info.forget(sub);
+            }
         }
-        removed
+        removed.iter().map(|sub| sub.id).collect()
     }
 
     /// Drops every subscription of a closed connection (SPEC §2.4.2).
@@ -255,18 +521,18 @@ impl SubscriptionRegistry {
         let copies = if faults.duplicate_event { 2 } else { 1 };
         if let Some(subs) = self.by_pk.get(&pk) {
             for entry in subs.values() {
-                for (_, raw_id) in &entry.request_ids {
+                for sub in &entry.subscriptions {
                     let request_id: &str = if faults.event_without_request_id {
                         "null"
                     } else {
-                        raw_id
+                        &sub.raw_id
                     };
                     let frame =
                         render_event(&body_prefix, request_id, entry.stream_json.as_deref());
                     for _ in 1..copies {
-                        entry.sink.push(frame.clone());
+                        entry.sink.push(sub.id, frame.clone());
                     }
-                    entry.sink.push(frame);
+                    entry.sink.push(sub.id, frame);
                 }
             }
         }
@@ -281,7 +547,9 @@ impl SubscriptionRegistry {
             for (conn, entry) in subs {
                 if let Some(info) = self.by_conn.get_mut(&conn) {
                     info.pks.remove(&pk);
-                    info.count -= entry.request_ids.len().min(info.count);
+                    for sub in &entry.subscriptions {
+                        info.forget(sub);
+                    }
                 }
             }
         }
@@ -341,51 +609,159 @@ mod tests {
         assert_ne!(SubscriptionKey::of(&big), SubscriptionKey::of(&big2));
     }
 
+    const LIMITS: SubscriptionLimits = SubscriptionLimits {
+        count: 10,
+        bytes: 1 << 20,
+    };
+
+    fn sink(frames: usize, bytes: usize) -> Arc<ConnSink> {
+        ConnSink::new(frames, bytes, Arc::default())
+    }
+
     #[test]
     fn fan_out_one_frame_per_pair() {
         let mut registry = SubscriptionRegistry::default();
-        let (sink, mut rx) = ConnSink::new(16);
+        let sink = ConnSink::new(16, 1 << 20, registry.meter());
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(11), 10),
+            registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(12), 10),
+            registry.subscribe(1, &sink, None, 7, &json!(12), LIMITS),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(11), 10),
+            registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS),
             Subscribed::Ok
         );
         let user = crate::UserRecord::new(7, "x", "x@example.com");
         registry.publish(&Applied::Saved(user), &Faults::none());
-        let first = rx.try_recv().unwrap();
+        let stats = registry.memory_stats();
+        assert!(stats.queued_bytes > 2 * 100, "{stats:?}");
+        let first = sink.pop().unwrap();
         assert_eq!(
             first,
             r#"{"errors":[],"data":{"id":7,"username":"x","email":"x@example.com"},"action":"update","response_status":200,"request_id":11}"#
         );
-        assert!(rx.try_recv().unwrap().ends_with("\"request_id\":12}"));
-        assert!(rx.try_recv().is_err());
-        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(11.0))), 1);
-        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(13))), 0);
-        assert_eq!(registry.unsubscribe(1, 7, None), 1);
+        assert!(sink.pop().unwrap().ends_with("\"request_id\":12}"));
+        assert!(sink.pop().is_none());
+        assert_eq!(registry.memory_stats().queued_bytes, 0);
+        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(11.0))).len(), 1);
+        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(13))).len(), 0);
+        assert_eq!(registry.unsubscribe(1, 7, None).len(), 1);
         assert_eq!(registry.len(), 0);
+        assert_eq!(registry.memory_stats().subscription_bytes, 0);
+    }
+
+    #[test]
+    fn unsubscribe_discards_the_queued_events_of_the_cancelled_subscription_only() {
+        let mut registry = SubscriptionRegistry::default();
+        let sink = ConnSink::new(100, 1 << 20, registry.meter());
+        registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS);
+        registry.subscribe(1, &sink, None, 7, &json!(12), LIMITS);
+        for n in 0..3 {
+            let user = crate::UserRecord::new(7, format!("x{n}"), "x@example.com");
+            registry.publish(&Applied::Saved(user), &Faults::none());
+        }
+        let cancelled = registry.unsubscribe(1, 7, Some(&json!(11)));
+        assert_eq!(sink.discard(&cancelled), 3);
+        let mut left = Vec::new();
+        while let Some(frame) = sink.pop() {
+            left.push(frame);
+        }
+        assert_eq!(left.len(), 3);
+        assert!(
+            left.iter()
+                .all(|frame| frame.ends_with("\"request_id\":12}"))
+        );
+        assert_eq!(registry.memory_stats().queued_bytes, 0);
+    }
+
+    #[test]
+    fn queue_is_bounded_in_bytes() {
+        let meter = Arc::new(QueueMeter::default());
+        let sink = ConnSink::new(1000, 1000, Arc::clone(&meter));
+        // A frame larger than the bound still goes into an empty queue.
+        sink.push(1, "x".repeat(2000));
+        assert!(!sink.slow.load(Ordering::Relaxed));
+        assert_eq!(sink.pop().map(|f| f.len()), Some(2000));
+        for _ in 0..2 {
+            sink.push(1, "y".repeat(400));
+        }
+        assert!(!sink.slow.load(Ordering::Relaxed));
+        sink.push(1, "z".repeat(400));
+        assert!(
+            sink.slow.load(Ordering::Relaxed),
+            "the third frame exceeds 1000 bytes"
+        );
+        assert_eq!(meter.queued_bytes.load(Ordering::Relaxed), 2 * 432);
+        assert_eq!(meter.peak_per_connection.load(Ordering::Relaxed), 2000 + 32);
+        assert_eq!(meter.slow_consumers.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.discard_all(), 2 * 432);
+        sink.push(1, "after".into());
+        assert!(sink.is_empty(), "nothing is queued once slow");
+        drop(sink);
+        assert_eq!(meter.queued_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn dropped_sink_gives_its_bytes_back() {
+        let meter = Arc::new(QueueMeter::default());
+        let sink = ConnSink::new(10, 1000, Arc::clone(&meter));
+        sink.push(1, "abc".into());
+        assert_eq!(meter.queued_bytes.load(Ordering::Relaxed), 35);
+        drop(sink);
+        assert_eq!(meter.queued_bytes.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn limit() {
         let mut registry = SubscriptionRegistry::default();
-        let (sink, _rx) = ConnSink::new(16);
+        let sink = sink(16, 1 << 20);
+        let one = SubscriptionLimits {
+            count: 1,
+            bytes: 1 << 20,
+        };
         assert_eq!(
-            registry.subscribe(1, &sink, None, 1, &json!(1), 1),
+            registry.subscribe(1, &sink, None, 1, &json!(1), one),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 2, &json!(1), 1),
+            registry.subscribe(1, &sink, None, 2, &json!(1), one),
             Subscribed::LimitReached(1)
         );
         registry.remove_connection(1);
         assert_eq!(registry.len(), 0);
         assert!(registry.by_pk.is_empty());
+    }
+
+    #[test]
+    fn subscription_bytes_limit() {
+        let mut registry = SubscriptionRegistry::default();
+        let sink = sink(16, 1 << 20);
+        let limits = SubscriptionLimits {
+            count: 100,
+            bytes: 1000,
+        };
+        let id = json!("r".repeat(300));
+        // 2 x 302 bytes of text + 128: one fits, two do not.
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 1, &id, limits),
+            Subscribed::Ok
+        );
+        assert_eq!(registry.memory_stats().subscription_bytes, 2 * 302 + 128);
+        assert_eq!(
+            registry.subscribe(1, &sink, None, 2, &id, limits),
+            Subscribed::BytesLimitReached(1000)
+        );
+        assert!(!registry.by_pk.contains_key(&2));
+        assert_eq!(registry.unsubscribe(1, 1, None).len(), 1);
+        assert_eq!(registry.memory_stats().subscription_bytes, 0);
+        assert_eq!(
+            registry
+                .memory_stats()
+                .peak_subscription_bytes_per_connection,
+            2 * 302 + 128
+        );
     }
 }

@@ -118,6 +118,12 @@ impl ServerHandle {
         self.server.registry().len()
     }
 
+    /// What the server accounts for in memory: queued event bytes and subscription bytes,
+    /// now and at their per-connection peaks (the bounds are in [`crate::Limits`]).
+    pub fn memory_stats(&self) -> crate::MemoryStats {
+        self.server.registry().memory_stats()
+    }
+
     /// Stops gracefully: stops accepting, sends close code 1001 to every WebSocket, waits
     /// (up to 5 s) for the close handshakes, and returns once every change is on disk.
     pub async fn shutdown(self) {

@@ -1,9 +1,10 @@
 //! One WebSocket connection: requests in, replies and events out.
 //!
 //! One task per connection. Replies are written by the task in request order (SPEC §4.3.2);
-//! events arrive through the connection's bounded queue. Before a request is handled the
-//! queue is drained, and after an `unsubscribe_instance` it is drained again before the
-//! reply: no event of the instance can follow the reply (SPEC §5.4.2).
+//! events arrive through the connection's queue, bounded in frames and bytes. Before a
+//! request is handled a batch of queued events is written. An `unsubscribe_instance` removes
+//! the events still queued for the cancelled subscriptions before its reply is written: no
+//! event of them can follow the reply, however long the backlog (SPEC §5.4.2).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,12 @@ use dcrf_protocol::{Action, Multiplexed, Operation, Reply, ReplyAction, Request,
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::registry::{ConnId, ConnSink, Subscribed};
+use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
 use crate::serializer::{Mode, lookup_pk, python_str, validate};
 use crate::server::{MutateError, Server};
 use crate::store::{Applied, Mutation, user_json};
@@ -28,6 +28,10 @@ pub(crate) const USERS_STREAM: &str = "users";
 
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a slow consumer has to take its close frame (1008) once its backlog is dropped:
+/// the frame waits behind what the kernel already holds, for a peer that may read late.
+const SLOW_CLOSE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Most queued events written in one batch before a flush.
 const BATCH: usize = 256;
@@ -68,7 +72,8 @@ impl Endpoint {
 #[derive(Default)]
 struct Handled {
     frames: Vec<String>,
-    /// Write queued events before the frames (after an unsubscribe).
+    /// Write a batch of queued events before the frames (an unsubscribe under
+    /// `Fault::EventsAfterUnsubscribeBacklog`: the old behaviour).
     drain_first: bool,
 }
 
@@ -129,7 +134,11 @@ pub(crate) async fn run(server: Arc<Server>, stream: TcpStream, rest: Vec<u8>, e
         .max_frame_size(Some(limits.max_frame_bytes));
     let mut ws =
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    let (sink, mut rx) = ConnSink::new(limits.outbound_queue_frames);
+    let sink = ConnSink::new(
+        limits.outbound_queue_frames,
+        limits.outbound_queue_bytes,
+        server.registry().meter(),
+    );
     let connection = Connection {
         id: server.next_conn_id(),
         server: Arc::clone(&server),
@@ -137,13 +146,13 @@ pub(crate) async fn run(server: Arc<Server>, stream: TcpStream, rest: Vec<u8>, e
         sink,
     };
     tracing::debug!(conn = connection.id, ?endpoint, "open");
-    connection.serve(&mut ws, &mut rx).await;
+    connection.serve(&mut ws).await;
     server.registry().remove_connection(connection.id);
     tracing::debug!(conn = connection.id, "closed");
 }
 
 impl Connection {
-    async fn serve(&self, ws: &mut Ws, rx: &mut mpsc::Receiver<String>) {
+    async fn serve(&self, ws: &mut Ws) {
         let mut shutdown = self.server.shutdown.clone();
         loop {
             let written = tokio::select! {
@@ -157,8 +166,8 @@ impl Connection {
                         None => return,
                         Some(Ok(Message::Text(text))) => {
                             // Events queued before this request leave before its reply.
-                            if !rx.is_empty() {
-                                match self.guarded(write_queued(ws, rx)).await {
+                            if !self.sink.is_empty() {
+                                match self.guarded(write_queued(ws, &self.sink)).await {
                                     Some(false) => {}
                                     Some(true) => return self.close_slow(ws).await,
                                     None => return,
@@ -180,7 +189,7 @@ impl Connection {
                     }
                     self.guarded(async {
                         if handled.drain_first {
-                            write_queued(ws, rx).await?;
+                            write_queued(ws, &self.sink).await?;
                         }
                         for frame in handled.frames {
                             if self.server.config.faults.binary_replies {
@@ -193,12 +202,8 @@ impl Connection {
                     })
                     .await
                 }
-                Some(frame) = rx.recv() => {
-                    self.guarded(async {
-                        ws.feed(Message::text(frame)).await?;
-                        write_queued(ws, rx).await
-                    })
-                    .await
+                () = self.sink.wait_ready() => {
+                    self.guarded(write_queued(ws, &self.sink)).await
                 }
             };
             match written {
@@ -223,10 +228,22 @@ impl Connection {
         }
     }
 
+    /// Closes a slow consumer with 1008: its backlog is dropped first, so that the close
+    /// frame follows only what tungstenite and the kernel already hold, and it gets
+    /// [`SLOW_CLOSE_DEADLINE`] to reach a peer that reads late (or until shutdown).
     async fn close_slow(&self, ws: &mut Ws) {
-        tracing::info!(conn = self.id, "closing a slow consumer");
+        let dropped = self.sink.discard_all();
         self.server.registry().remove_connection(self.id);
-        close(ws, CloseCode::Policy, "slow consumer").await;
+        tracing::info!(
+            conn = self.id,
+            dropped_bytes = dropped,
+            "closing a slow consumer"
+        );
+        let mut shutdown = self.server.shutdown.clone();
+        tokio::select! {
+            _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {}
+            () = close_within(ws, CloseCode::Policy, "slow consumer", SLOW_CLOSE_DEADLINE) => {}
+        }
     }
 
     async fn read_failed(&self, ws: &mut Ws, error: WsError) {
@@ -433,7 +450,7 @@ impl Connection {
         }
         Handled {
             frames: vec![self.render(&reply_action, &request_id, outcome, stream_ref)],
-            drain_first: is_unsubscribe,
+            drain_first: is_unsubscribe && faults.events_after_unsubscribe_backlog,
         }
     }
 
@@ -462,15 +479,29 @@ impl Connection {
                     }
                     return Outcome::not_found();
                 };
+                let limits = &server.config.limits;
+                // The request_id is kept for the life of the subscription: bound its size.
+                let id_bytes = json_len(request_id.as_value());
+                if id_bytes > limits.max_request_id_bytes {
+                    return Outcome::error(
+                        400,
+                        format!(
+                            "The request_id of subscribe_instance is {id_bytes} bytes of JSON; the limit is {} bytes.",
+                            limits.max_request_id_bytes
+                        ),
+                    );
+                }
                 // Registered while the table is read-locked: every later change sees it.
-                let limit = server.config.limits.max_subscriptions_per_connection;
                 let subscribed = server.registry().subscribe(
                     self.id,
                     &self.sink,
                     stream,
                     pk,
                     request_id.as_value(),
-                    limit,
+                    SubscriptionLimits {
+                        count: limits.max_subscriptions_per_connection,
+                        bytes: limits.max_subscription_bytes_per_connection,
+                    },
                 );
                 drop(table);
                 match subscribed {
@@ -479,6 +510,12 @@ impl Connection {
                         429,
                         format!(
                             "Too many subscriptions on this connection: the limit is {limit}; unsubscribe first."
+                        ),
+                    ),
+                    Subscribed::BytesLimitReached(limit) => Outcome::error(
+                        429,
+                        format!(
+                            "Too many subscription bytes on this connection: the limit is {limit} bytes of request_ids and bookkeeping; unsubscribe first or use shorter request_ids."
                         ),
                     ),
                 }
@@ -492,12 +529,26 @@ impl Connection {
                     }
                     return Outcome::not_found();
                 };
-                if !server.config.faults.event_after_unsubscribe {
+                let faults = &server.config.faults;
+                if !faults.event_after_unsubscribe {
                     // A null request_id is Python's None: the same as none at all.
                     let request_id = request_id.filter(|id| !id.is_null());
-                    let removed = server.registry().unsubscribe(self.id, pk, request_id);
-                    if removed == 0 && server.config.faults.unsubscribe_unknown_404 {
+                    let cancelled = server.registry().unsubscribe(self.id, pk, request_id);
+                    drop(table);
+                    if cancelled.is_empty() && faults.unsubscribe_unknown_404 {
                         return Outcome::not_found();
+                    }
+                    // No event of them is queued from now on; drop the ones already waiting,
+                    // so none is written after the reply (SPEC §5.4.2).
+                    if !faults.events_after_unsubscribe_backlog {
+                        let dropped = self.sink.discard(&cancelled);
+                        if dropped > 0 {
+                            tracing::debug!(
+                                conn = self.id,
+                                dropped,
+                                "dropped the queued events of cancelled subscriptions"
+                            );
+                        }
                     }
                 }
                 Outcome::ok(204, Value::Null)
@@ -642,20 +693,42 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Writes every event waiting in the queue (up to a batch), then flushes.
-async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<String>) -> Result<(), WsError> {
+/// Writes the events waiting in the queue (up to a batch), then flushes.
+async fn write_queued(ws: &mut Ws, sink: &ConnSink) -> Result<(), WsError> {
     for _ in 0..BATCH {
-        match rx.try_recv() {
-            Ok(frame) => ws.feed(Message::text(frame)).await?,
-            Err(_) => break,
+        match sink.pop() {
+            Some(frame) => ws.feed(Message::text(frame)).await?,
+            None => break,
         }
     }
     ws.flush().await
 }
 
+/// Length of a value's JSON text, without building it.
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
 /// Sends a close frame and waits briefly for the peer's, so that the connection never
 /// ends without one (SPEC §2.3.3, §2.4.1).
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    close_within(ws, code, reason, CLOSE_GRACE).await;
+}
+
+/// As [`close`], giving the close frame `send_deadline` to be written.
+async fn close_within(ws: &mut Ws, code: CloseCode, reason: &str, send_deadline: Duration) {
     let mut reason = reason.to_owned();
     while reason.len() > 123 {
         reason.pop();
@@ -664,8 +737,8 @@ async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
         code,
         reason: reason.into(),
     };
-    // A slow consumer may not read at all: sending is bounded by the grace period too.
-    match tokio::time::timeout(CLOSE_GRACE, ws.send(Message::Close(Some(frame)))).await {
+    // A peer may not read at all: sending is bounded too.
+    match tokio::time::timeout(send_deadline, ws.send(Message::Close(Some(frame)))).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) | Err(_) => return,
     }

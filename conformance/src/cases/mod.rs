@@ -12,6 +12,7 @@ mod s2;
 mod s3;
 mod s4;
 mod s5;
+mod s5_10;
 mod s6;
 mod s7;
 mod s8;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Case> {
         s3::cases(),
         s4::cases(),
         s5::cases(),
+        s5_10::cases(),
         s6::cases(),
         s7::cases(),
         s8::cases(),

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
-use crate::wire::Conn;
+use crate::wire::{Conn, ReplyOrClose, WireEvent};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -193,6 +193,16 @@ pub(super) fn cases() -> Vec<Case> {
             [Mutation],
             false,
             resubscribe_after_unsubscribe
+        ),
+        case!(
+            "5.4.10",
+            "unsubscribe-after-backlog",
+            Must,
+            "5.4",
+            "with a backlog of events queued for a socket that did not read, no event of the cancelled subscription follows the unsubscribe_instance reply (SPEC 5.4.2)",
+            [Mutation],
+            false,
+            unsubscribe_after_backlog
         ),
         case!(
             "5.5.1",
@@ -959,4 +969,131 @@ async fn save_without_change(ctx: Ctx) -> Step<Finding> {
     Ok(Finding::pass(
         "a save with the values the instance had pushed exactly one update event",
     ))
+}
+
+/// Size of each large field value of 5.4.10: under the 128 KiB a shell hook's argument may
+/// hold on Linux.
+const BACKLOG_LARGE_BYTES: usize = 120 * 1024;
+/// Large changes of 5.4.10: about 4.9 MB, enough to fill a loopback socket's kernel buffers
+/// (about 4.3 MB with Linux's default `tcp_wmem` maximum of 4 MiB).
+const BACKLOG_LARGE_CHANGES: usize = 40;
+/// Small changes of 5.4.10 that queue up behind the large ones (more than two batches of
+/// 256, the most a server that drains a bounded batch before the reply would write).
+const BACKLOG_SMALL_CHANGES: usize = 700;
+
+/// The first characters of a frame, for a failure message.
+fn excerpt(raw: &str) -> String {
+    const MAX: usize = 300;
+    match raw.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}... ({} bytes)", &raw[..end], raw.len()),
+        None => raw.to_owned(),
+    }
+}
+
+/// SPEC 5.4.2 with a backlog: `a` subscribes and stops reading; large changes fill its
+/// socket buffers, so that the small changes after them queue up at the server; then `a`
+/// unsubscribes and reads everything. No event of the subscription may follow the reply:
+/// the server delivers the queued events before the reply or drops them.
+async fn unsubscribe_after_backlog(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550079);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    // The changes get at most 60% of the time left, so that reading has the rest.
+    let started = tokio::time::Instant::now();
+    let budget = ctx.until().saturating_duration_since(started);
+    let large_until = started + budget * 3 / 10;
+    let small_until = started + budget * 6 / 10;
+    let mut large = 0;
+    let mut refused = String::new();
+    while large < BACKLOG_LARGE_CHANGES && tokio::time::Instant::now() < large_until {
+        large += 1;
+        let email = format!(
+            "{}{large}@conformance.example",
+            "x".repeat(BACKLOG_LARGE_BYTES)
+        );
+        ctx.recorder.log(
+            "hook",
+            WireEvent::Mutation {
+                operation: "update".into(),
+                pk: x.pk.clone(),
+                fields: json!({"username": x.username, "email": format!("<{} bytes>", email.len())}),
+            },
+        );
+        let update = ctx.mutator.update(&x.pk, &x.username, &email);
+        match tokio::time::timeout_at(ctx.until(), update).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                // A hook that validates (DCRF's own `patch`) refuses such values: the
+                // backlog is then built from small changes only.
+                large -= 1;
+                refused = format!(
+                    " (the mutation hook refused a field value of {} bytes, so only small changes were queued: {error})",
+                    email.len()
+                );
+                break;
+            }
+            Err(_) => {
+                return Err(Finding::fail(
+                    "the mutation hook's update did not finish before the case deadline",
+                ));
+            }
+        }
+    }
+    let mut small = 0;
+    while small < BACKLOG_SMALL_CHANGES && tokio::time::Instant::now() < small_until {
+        ctx.change(&mut x).await?;
+        small += 1;
+    }
+    a.send(
+        ctx.request(Action::UnsubscribeInstance, &s, &x.pk),
+        ctx.until(),
+    )
+    .await?;
+    let mut before = 0;
+    loop {
+        match a.next_or_close(ctx.until()).await {
+            ReplyOrClose::Reply(frame) if frame.action() == "unsubscribe_instance" => {
+                check_envelope(
+                    &frame,
+                    "unsubscribe_instance reply",
+                    204,
+                    &json!("unsubscribe_instance"),
+                    &s,
+                )?;
+                break;
+            }
+            ReplyOrClose::Reply(_) => before += 1,
+            ReplyOrClose::Closed(close) => {
+                return Err(Finding::skip(format!(
+                    "the server closed the connection ({close}) before the unsubscribe_instance reply, after {large} large and {small} small changes and {before} frames read: it bounds the backlog of a socket that does not read by closing it, so SPEC 5.4.2 was not exercised"
+                )));
+            }
+            ReplyOrClose::Nothing => {
+                return Err(Finding::fail(format!(
+                    "no unsubscribe_instance reply on connection a before the case deadline ({before} frames read after {large} large and {small} small changes)"
+                )));
+            }
+        }
+    }
+    a.settle(ctx.quiet()).await;
+    let mut after = Vec::new();
+    while let ReplyOrClose::Reply(frame) = a.next_or_close(tokio::time::Instant::now()).await {
+        after.push(frame);
+    }
+    if !after.is_empty() {
+        let late = after
+            .iter()
+            .filter(|frame| frame.request_id() == &s)
+            .count();
+        let shown: Vec<String> = after.iter().take(3).map(|f| excerpt(&f.raw)).collect();
+        return Err(Finding::fail(format!(
+            "{} frames arrived after the 204 reply to unsubscribe_instance, {late} of them events of the cancelled subscription {s} (SPEC 5.4.2: after the reply no event of it may be delivered); {before} frames came before the reply, after {large} large and {small} small changes; the first after it: {}",
+            after.len(),
+            shown.join(" | ")
+        )));
+    }
+    Ok(Finding::pass(format!(
+        "after {large} large and {small} small changes to a socket that did not read, {before} events, the 204 reply, then nothing{refused}"
+    )))
 }
