@@ -17,6 +17,22 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 type Peer = WebSocketStream<tokio::net::TcpStream>;
 
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
+fn keep_headers(
+    keep: &Mutex<Vec<(String, String)>>,
+    request: &Request,
+    response: Response,
+) -> Result<Response, tokio_tungstenite::tungstenite::handshake::server::ErrorResponse> {
+    let mut keep = keep.lock().unwrap();
+    for (name, value) in request.headers() {
+        keep.push((
+            name.as_str().to_owned(),
+            value.to_str().unwrap_or("").to_owned(),
+        ));
+    }
+    Ok(response)
+}
+
 /// Accepts one WebSocket; returns its URL and a receiver of (headers seen, socket).
 async fn one_peer() -> (
     String,
@@ -31,16 +47,9 @@ async fn one_peer() -> (
         let (stream, _) = listener.accept().await.expect("accept");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&seen);
-        let callback = move |request: &Request, response: Response| {
-            let mut keep = keep.lock().unwrap();
-            for (name, value) in request.headers() {
-                keep.push((
-                    name.as_str().to_owned(),
-                    value.to_str().unwrap_or("").to_owned(),
-                ));
-            }
-            Ok(response)
-        };
+        #[allow(clippy::result_large_err)] // tungstenite's callback signature
+        let callback =
+            move |request: &Request, response: Response| keep_headers(&keep, request, response);
         let socket = tokio_tungstenite::accept_hdr_async(stream, callback)
             .await
             .expect("handshake");
