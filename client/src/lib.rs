@@ -80,6 +80,10 @@
 //!   the old ones with the old socket, SPEC section 2.4.2); frames still carrying an old
 //!   request_id are dropped.
 //!
+//! Instances are told apart by the lookup value as given, compared as JSON: `1` and `"1"`
+//! are two server subscriptions, which DCRF casts to one instance (SPEC section 3.3), so
+//! the second quirk can reach them. Always pass the key as the server serializes it.
+//!
 //! # Backpressure
 //!
 //! Each subscription has its own bounded buffer ([`DEFAULT_SUBSCRIPTION_BUFFER`] events,

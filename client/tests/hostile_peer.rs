@@ -271,3 +271,50 @@ async fn a_silent_server_times_out() {
     let request2 = recv(&mut peer).await;
     assert_ne!(request["request_id"], request2["request_id"]);
 }
+
+#[tokio::test]
+async fn the_lookup_field_names_the_instance() {
+    let (url, peer) = one_peer().await;
+    let client = within(
+        "connect",
+        Client::builder(url).lookup_field("username").connect(),
+    )
+    .await
+    .expect("connect");
+    let (_, mut peer) = within("peer", peer).await.expect("peer");
+    let script = tokio::spawn(async move {
+        let mut requests = Vec::new();
+        for status in [200, 201, 204] {
+            let request = recv(&mut peer).await;
+            let action = request["action"].clone();
+            let data = if status == 200 {
+                json!({"id": 7, "username": "alice", "email": ""})
+            } else {
+                Value::Null
+            };
+            send(
+                &mut peer,
+                json!({"errors": [], "data": data, "action": action, "response_status": status, "request_id": request["request_id"]}).to_string(),
+            )
+            .await;
+            requests.push(request);
+        }
+        requests
+    });
+    let user: User = client.retrieve("alice").await.expect("retrieve");
+    assert_eq!(user.id, 7);
+    let subscription = client.subscribe::<User>("alice").await.expect("subscribe");
+    drop(subscription);
+    let requests = within("script", script).await.expect("script");
+    for (request, action) in
+        requests
+            .iter()
+            .zip(["retrieve", "subscribe_instance", "unsubscribe_instance"])
+    {
+        assert_eq!(request["action"], action);
+        assert_eq!(request["username"], "alice", "{request}");
+        assert!(request.get("pk").is_none(), "{request}");
+    }
+    // The unsubscribe names the subscription by its own request_id (SPEC 5.4.3).
+    assert_eq!(requests[1]["request_id"], requests[2]["request_id"]);
+}
