@@ -12,11 +12,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::connection::{Command, Connection, Control, Endpoint, Settings};
-use crate::subscription::{DEFAULT_SUBSCRIPTION_BUFFER, Inbox};
+use crate::subscription::{DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_SUBSCRIPTION_BUFFER_BYTES, Inbox};
 use crate::{Error, Subscription, ValidationErrors};
 
 /// How long a call waits for its reply unless the builder says otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest message (and frame) the client accepts from the server unless the builder
+/// says otherwise: 16 MiB. A larger one fails the connection (tungstenite's capacity error).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 
 /// Requests that may wait for the connection task before callers wait to enqueue.
 const COMMAND_QUEUE: usize = 256;
@@ -96,6 +100,8 @@ pub struct ClientBuilder {
     lookup_field: String,
     request_timeout: Duration,
     subscription_buffer: usize,
+    subscription_buffer_bytes: usize,
+    max_message_size: usize,
     reconnect: Option<ReconnectPolicy>,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -137,6 +143,23 @@ impl ClientBuilder {
     /// the remaining ones; the connection never waits for a consumer.
     pub fn subscription_buffer(mut self, events: usize) -> Self {
         self.subscription_buffer = events.max(1);
+        self
+    }
+
+    /// Sets how many bytes of event frames each subscription buffers (the newest event is
+    /// always kept). Default [`DEFAULT_SUBSCRIPTION_BUFFER_BYTES`] (1 MiB). Past it, the oldest
+    /// events are dropped and the stream yields [`Event::Gap`](crate::Event::Gap), as for
+    /// [`subscription_buffer`](Self::subscription_buffer).
+    pub fn subscription_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.subscription_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest message the client accepts from the server. Default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB); a larger message drops the connection (and
+    /// the reconnect policy, if any, reconnects).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 
@@ -189,6 +212,7 @@ impl ClientBuilder {
             headers,
             tls,
             connect_timeout: self.request_timeout,
+            max_message_size: self.max_message_size,
         };
         let socket = endpoint.connect().await?;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -206,6 +230,7 @@ impl ClientBuilder {
                 controls: controls_tx,
                 request_timeout: self.request_timeout,
                 subscription_buffer: self.subscription_buffer,
+                subscription_buffer_bytes: self.subscription_buffer_bytes,
                 lookup_field: self.lookup_field,
                 next_local_id: AtomicU64::new(1),
             }),
@@ -252,6 +277,7 @@ struct Inner {
     controls: mpsc::UnboundedSender<Control>,
     request_timeout: Duration,
     subscription_buffer: usize,
+    subscription_buffer_bytes: usize,
     lookup_field: String,
     next_local_id: AtomicU64,
 }
@@ -273,6 +299,8 @@ impl Client {
             lookup_field: DEFAULT_LOOKUP_FIELD.to_owned(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
+            subscription_buffer_bytes: DEFAULT_SUBSCRIPTION_BUFFER_BYTES,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             reconnect: None,
             tls: None,
         }
@@ -377,7 +405,10 @@ impl Client {
         let pk = pk.into();
         let key = pk.to_string();
         let local_id = self.inner.next_local_id.fetch_add(1, Ordering::Relaxed);
-        let inbox = Arc::new(Inbox::new(self.inner.subscription_buffer));
+        let inbox = Arc::new(Inbox::new(
+            self.inner.subscription_buffer,
+            self.inner.subscription_buffer_bytes,
+        ));
         // Made before anything is sent: if this future is dropped or fails, its Drop
         // detaches the inbox again.
         let subscription = Subscription::new(

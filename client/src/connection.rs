@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::subscription::{Inbox, RawEvent};
@@ -30,6 +31,7 @@ pub(crate) struct Endpoint {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) connect_timeout: Duration,
+    pub(crate) max_message_size: usize,
 }
 
 impl Endpoint {
@@ -44,8 +46,15 @@ impl Endpoint {
             request.headers_mut().append(name.clone(), value.clone());
         }
         let connector = self.tls.clone().map(Connector::Rustls);
-        let connecting =
-            tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size));
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            connector,
+        );
         match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok((socket, _response))) => Ok(socket),
             Ok(Err(error)) => Err(Error::Connect(Box::new(error))),
@@ -383,7 +392,7 @@ impl Connection {
             self.on_reply(request_id, pending, reply, outgoing);
         } else if let Some(key) = self.by_request_id.get(&request_id).cloned() {
             match Reply::from_value(value) {
-                Ok(reply) => self.on_event(&key, reply),
+                Ok(reply) => self.on_event(&key, reply, text.len()),
                 Err(error) => {
                     tracing::warn!(error = %error_chain(&error), frame = %truncate(text), "malformed event; dropped");
                 }
@@ -458,7 +467,7 @@ impl Connection {
     }
 
     /// An event of the subscription under `key` (SPEC 5.5, 5.6).
-    fn on_event(&mut self, key: &str, reply: Reply) {
+    fn on_event(&mut self, key: &str, reply: Reply, size: usize) {
         let Some(subscription) = self.subscriptions.get(key) else {
             return;
         };
@@ -489,7 +498,7 @@ impl Connection {
             }
         };
         for (_, inbox) in &subscription.locals {
-            inbox.push(event.clone());
+            inbox.push_sized(event.clone(), size);
         }
     }
 
@@ -634,6 +643,7 @@ mod tests {
                 headers: Vec::new(),
                 tls: None,
                 connect_timeout: Duration::from_secs(1),
+                max_message_size: 1 << 20,
             },
             stream: stream.map(str::to_owned),
             lookup_field: "pk".into(),
@@ -649,7 +659,7 @@ mod tests {
             },
             &mut outgoing,
         );
-        let inbox = Arc::new(Inbox::new(4));
+        let inbox = Arc::new(Inbox::new(4, 1 << 20));
         let (confirm, _confirmed) = oneshot::channel();
         connection.on_command(
             Command::Subscribe {

@@ -86,8 +86,11 @@
 //!
 //! # Backpressure
 //!
-//! Each subscription has its own bounded buffer ([`DEFAULT_SUBSCRIPTION_BUFFER`] events,
-//! [`ClientBuilder::subscription_buffer`]). The connection task never waits for a consumer:
+//! Each subscription has its own bounded buffer: [`DEFAULT_SUBSCRIPTION_BUFFER`] events and
+//! [`DEFAULT_SUBSCRIPTION_BUFFER_BYTES`] bytes of frames ([`ClientBuilder::subscription_buffer`],
+//! [`ClientBuilder::subscription_buffer_bytes`]); a message from the server is at most
+//! [`DEFAULT_MAX_MESSAGE_SIZE`] ([`ClientBuilder::max_message_size`]). The connection task
+//! never waits for a consumer:
 //! when a buffer is full the oldest event is dropped and the stream yields [`Event::Gap`]
 //! before the newer events that were kept, so a slow consumer of one subscription neither
 //! blocks the others nor grows memory. The latest state survives, which is what a consumer
@@ -106,10 +109,14 @@ mod connection;
 mod error;
 mod subscription;
 
-pub use client::{Client, ClientBuilder, DEFAULT_REQUEST_TIMEOUT, ReconnectPolicy};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, ReconnectPolicy,
+};
 pub use dcrf_protocol::Reply;
 pub use error::{Error, ValidationErrors};
-pub use subscription::{DEFAULT_SUBSCRIPTION_BUFFER, Event, Subscription};
+pub use subscription::{
+    DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_SUBSCRIPTION_BUFFER_BYTES, Event, Subscription,
+};
 
 /// The rustls version used for `wss://`, for [`ClientBuilder::tls_config`].
 pub use rustls;

@@ -17,6 +17,12 @@ use crate::connection::Control;
 /// Events a subscription's inbox holds by default before it drops the oldest.
 pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 64;
 
+/// Bytes of event frames a subscription's inbox holds by default before it drops the oldest
+/// (1 MiB). The newest event is always kept, so one inbox holds at most this or one message
+/// ([`ClientBuilder::max_message_size`](crate::ClientBuilder::max_message_size)), whichever
+/// is larger.
+pub const DEFAULT_SUBSCRIPTION_BUFFER_BYTES: usize = 1 << 20;
+
 /// One change of a subscribed instance, as the stream of a [`Subscription`] yields it.
 ///
 /// `Updated`, `Deleted` and `Created` are the server's events (SPEC sections 5.5, 5.6);
@@ -61,8 +67,11 @@ pub(crate) struct Inbox {
 }
 
 struct InboxState {
-    queue: VecDeque<RawEvent>,
+    /// Events and the size of the frame that carried each.
+    queue: VecDeque<(RawEvent, usize)>,
     capacity: usize,
+    bytes: usize,
+    max_bytes: usize,
     /// Events were dropped from the front: deliver a `Gap` before the queue.
     lost: bool,
     /// No more events will come: the stream ends once the queue is empty.
@@ -71,11 +80,13 @@ struct InboxState {
 }
 
 impl Inbox {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         Inbox {
             state: Mutex::new(InboxState {
                 queue: VecDeque::with_capacity(capacity.min(16)),
                 capacity: capacity.max(1),
+                bytes: 0,
+                max_bytes,
                 lost: false,
                 closed: false,
                 waker: None,
@@ -89,23 +100,35 @@ impl Inbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues an event; never blocks, never grows past the capacity.
+    /// Queues a `Gap` (or an event of no size).
     pub(crate) fn push(&self, event: RawEvent) {
+        self.push_sized(event, 0);
+    }
+
+    /// Queues an event that arrived in a frame of `size` bytes; never blocks, never grows
+    /// past the capacity or (except for this one event) the byte budget.
+    pub(crate) fn push_sized(&self, event: RawEvent, size: usize) {
         let mut state = self.lock();
         if state.closed {
             return;
         }
         if matches!(event, RawEvent::Gap)
-            && (matches!(state.queue.back(), Some(RawEvent::Gap))
+            && (matches!(state.queue.back(), Some((RawEvent::Gap, _)))
                 || (state.queue.is_empty() && state.lost))
         {
             return;
         }
-        if state.queue.len() >= state.capacity {
-            state.queue.pop_front();
+        while !state.queue.is_empty()
+            && (state.queue.len() >= state.capacity
+                || state.bytes.saturating_add(size) > state.max_bytes)
+        {
+            if let Some((_, dropped)) = state.queue.pop_front() {
+                state.bytes -= dropped;
+            }
             state.lost = true;
         }
-        state.queue.push_back(event);
+        state.bytes += size;
+        state.queue.push_back((event, size));
         if let Some(waker) = state.waker.take() {
             waker.wake();
         }
@@ -124,12 +147,13 @@ impl Inbox {
         let mut state = self.lock();
         if state.lost {
             state.lost = false;
-            if matches!(state.queue.front(), Some(RawEvent::Gap)) {
+            if matches!(state.queue.front(), Some((RawEvent::Gap, _))) {
                 state.queue.pop_front();
             }
             return Poll::Ready(Some(RawEvent::Gap));
         }
-        if let Some(event) = state.queue.pop_front() {
+        if let Some((event, size)) = state.queue.pop_front() {
+            state.bytes -= size;
             return Poll::Ready(Some(event));
         }
         if state.closed {
@@ -145,6 +169,11 @@ impl Inbox {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().queue.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 }
 
@@ -263,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_inbox_drops_the_oldest_and_reports_a_gap_first() {
-        let inbox = Arc::new(Inbox::new(3));
+        let inbox = Arc::new(Inbox::new(3, usize::MAX));
         for n in 0..10 {
             inbox.push(RawEvent::Updated(json!(n)));
             assert!(inbox.len() <= 3);
@@ -273,8 +302,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_byte_budget_drops_the_oldest_but_keeps_the_newest() {
+        let inbox = Arc::new(Inbox::new(100, 1000));
+        for n in 0..10 {
+            inbox.push_sized(RawEvent::Updated(json!(n)), 300);
+            assert!(inbox.bytes() <= 1000);
+        }
+        // One event beyond the budget is kept alone.
+        inbox.push_sized(RawEvent::Updated(json!("big")), 5000);
+        assert_eq!((inbox.len(), inbox.bytes()), (1, 5000));
+        inbox.push_sized(RawEvent::Updated(json!("small")), 10);
+        let events = drain(inbox).await;
+        assert_eq!(kinds(&events), ["gap", "u\"small\""]);
+    }
+
+    #[tokio::test]
     async fn gaps_coalesce() {
-        let inbox = Arc::new(Inbox::new(4));
+        let inbox = Arc::new(Inbox::new(4, usize::MAX));
         inbox.push(RawEvent::Gap);
         inbox.push(RawEvent::Gap);
         inbox.push(RawEvent::Updated(json!(1)));
@@ -289,7 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn undecodable_data_is_a_gap() {
-        let inbox = Arc::new(Inbox::new(4));
+        let inbox = Arc::new(Inbox::new(4, usize::MAX));
         inbox.push(RawEvent::Updated(json!("not a number")));
         inbox.push(RawEvent::Updated(json!(5)));
         inbox.close();

@@ -318,3 +318,33 @@ async fn the_lookup_field_names_the_instance() {
     // The unsubscribe names the subscription by its own request_id (SPEC 5.4.3).
     assert_eq!(requests[1]["request_id"], requests[2]["request_id"]);
 }
+
+#[tokio::test]
+async fn an_oversized_message_drops_the_connection() {
+    let (url, peer) = one_peer().await;
+    let client = within(
+        "connect",
+        Client::builder(url).max_message_size(1024).connect(),
+    )
+    .await
+    .expect("connect");
+    let (_, mut peer) = within("peer", peer).await.expect("peer");
+    let script = tokio::spawn(async move {
+        let request = recv(&mut peer).await;
+        let big = "x".repeat(4096);
+        send(
+            &mut peer,
+            json!({"errors": [], "data": big, "action": "retrieve", "response_status": 200, "request_id": request["request_id"]}).to_string(),
+        )
+        .await;
+        peer
+    });
+    let result = within("call", client.retrieve::<String>(1)).await;
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    let _peer = within("script", script).await.expect("script");
+    // Without a reconnect policy the client stays closed.
+    assert!(matches!(
+        client.retrieve::<String>(1).await,
+        Err(Error::Closed)
+    ));
+}
