@@ -65,7 +65,11 @@ fn describe(report: &RunReport) -> String {
 
 #[test]
 fn every_must_case_passes_against_the_reference_server() {
-    let report = run_against(Faults::default(), &[], generous());
+    // The same process under a second name is a second node of one app: the SPEC 5.10 cases
+    // run (and pass) instead of being skipped.
+    let report = run_with_target(Faults::default(), &[], generous(), |target| {
+        target.nodes = vec![target.url.replace("127.0.0.1", "localhost")];
+    });
     eprintln!(
         "full suite: {} cases (run {} ms)",
         report.cases.len(),
