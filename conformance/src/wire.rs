@@ -1194,3 +1194,57 @@ impl Conn {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_json_values_without_parsing() {
+        assert_eq!(json_values("1"), 1);
+        assert_eq!(json_values(r#"{"a":[1,2]}"#), 5);
+        assert_eq!(json_values(r#"["[,{:\"", "x"]"#), 3);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(json_values(&deep), 100_001);
+    }
+
+    #[test]
+    fn cuts_long_text_at_a_character_boundary() {
+        let text = FrameText::from("ééé");
+        assert_eq!(&*text.cut(6), "ééé");
+        assert_eq!(&*text.cut(3), "é… (4 of 6 bytes not kept)");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(bytes(512), "512 bytes");
+        assert_eq!(bytes(87 << 20), "87.0 MiB");
+    }
+
+    #[test]
+    fn the_wire_log_keeps_a_bounded_part_and_says_how_much_it_dropped() {
+        let limits = Limits {
+            log_frames_per_conn: 3,
+            log_bytes_per_run: 20,
+            ..Limits::default()
+        };
+        let root = Recorder::with_limits(limits);
+        let recorder = root.child();
+        for _ in 0..10 {
+            let text = FrameText::from("12345");
+            recorder.log_received("a", WireEvent::Received { text }, 5);
+        }
+        let snapshot = recorder.snapshot();
+        assert_eq!(snapshot.entries.len(), 4);
+        assert_eq!(
+            snapshot.entries[3].event,
+            WireEvent::Note {
+                text: "… 7 more frames (35 bytes) not kept".into()
+            }
+        );
+        // The run's budget is shared: 15 of its 20 bytes are spent, so another case keeps one.
+        let other = root.child();
+        for _ in 0..3 {
+            other.log_received("b", WireEvent::ReceivedBinary { bytes: 5 }, 5);
+        }
+        assert_eq!(other.snapshot().entries.len(), 2);
+    }
+}
