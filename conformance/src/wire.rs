@@ -115,7 +115,7 @@ pub struct Limits {
     /// fails with "server flooded" (default 10,000).
     pub inbox_frames: usize,
     /// Bytes waiting to be matched on one connection, counting the parsed JSON at
-    /// [`JSON_VALUE_COST`] bytes per value (default 16 MiB).
+    /// [`JSON_VALUE_COST`] bytes per value (default 4 MiB).
     pub inbox_bytes: usize,
     /// JSON values (arrays, objects, keys, scalars) in one frame beyond which the harness does
     /// not parse it, and fails the case (default 100,000).
@@ -137,7 +137,7 @@ pub const JSON_VALUE_COST: usize = 80;
 
 /// Frames a connection reads past its deadline (only those already buffered) before the
 /// read gives up: a flood cannot keep a case running past its deadline.
-const LATE_READS: usize = 1_024;
+const LATE_READS: usize = 64;
 
 /// Stray frames quoted in a failure message; the rest are counted.
 const QUOTED_FRAMES: usize = 5;
@@ -154,7 +154,7 @@ impl Default for Limits {
             max_message_bytes: 4 << 20,
             max_write_buffer_bytes: 1 << 20,
             inbox_frames: 10_000,
-            inbox_bytes: 16 << 20,
+            inbox_bytes: 4 << 20,
             max_json_values: 100_000,
             log_frames_per_conn: 2_000,
             log_bytes_per_conn: 2 << 20,
@@ -1198,6 +1198,93 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that sends `flood` frames no request asked for, then one with request_id
+    /// "end", then reads until the client leaves.
+    async fn flooding_server(flood: usize, padding: usize) -> String {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("an address");
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("a client");
+            let mut ws = tokio_tungstenite::accept_async(socket)
+                .await
+                .expect("a handshake");
+            let pad = "x".repeat(padding);
+            for n in 0..flood {
+                let text = format!(
+                    r#"{{"action":"update","errors":[],"response_status":200,"request_id":{n},"data":{{"pad":"{pad}"}}}}"#
+                );
+                if ws.feed(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+            let end = r#"{"action":"x","errors":[],"response_status":200,"request_id":"end","data":null}"#;
+            let _ = ws.send(Message::text(end)).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+        format!("ws://{address}/")
+    }
+
+    async fn flooded_by(flood: usize, padding: usize, limits: Limits) -> (Conn, Recorder) {
+        let url = flooding_server(flood, padding).await;
+        let recorder = Recorder::with_limits(limits);
+        let mut conn = Conn::connect("a", &url, recorder.clone(), "pk", None, Duration::from_secs(10))
+            .await
+            .expect("connects");
+        let until = Instant::now() + Duration::from_secs(30);
+        let end = conn
+            .expect("the end", until, |frame| frame.request_id() == "end")
+            .await
+            .expect("the last frame arrives");
+        assert_eq!(end.action(), "x");
+        (conn, recorder)
+    }
+
+    #[tokio::test]
+    async fn an_inbox_past_its_frame_bound_drops_frames_and_fails_the_case() {
+        let limits = Limits {
+            inbox_frames: 10,
+            log_frames_per_conn: 5,
+            ..Limits::default()
+        };
+        let (conn, recorder) = flooded_by(100, 0, limits).await;
+        assert_eq!(conn.stray_frames().len(), 10);
+        let snapshot = recorder.snapshot();
+        assert_eq!(
+            snapshot.limits_reached,
+            vec![
+                "server flooded: connection a dropped 90 frames (7.6 KiB) unread beyond its inbox bound of 10 frames or 4.0 MiB"
+                    .to_owned()
+            ]
+        );
+        let marker = snapshot.entries.last().expect("a marker");
+        assert_eq!(
+            marker.event,
+            WireEvent::Note {
+                text: "… 96 more frames (8.1 KiB) not kept".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inbox_past_its_byte_bound_drops_frames() {
+        let limits = Limits {
+            inbox_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        // 40 frames of 64 KiB: 15 fit in 1 MiB with their parsed values counted.
+        let (conn, recorder) = flooded_by(40, 64 << 10, limits).await;
+        let kept = conn.stray_frames().len();
+        assert_eq!(kept, 15);
+        let why = recorder.snapshot().limits_reached.join("\n");
+        assert!(why.starts_with("server flooded: connection a dropped 25 frames"), "{why}");
+        // The failure message quotes a few frames, cut, and counts the rest.
+        let message = conn.describe_unconsumed();
+        assert!(message.contains("… 10 more frames (640."), "{message}");
+        assert!(message.len() < 8 << 10, "{}", message.len());
+    }
 
     #[test]
     fn counts_json_values_without_parsing() {
