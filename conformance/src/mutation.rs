@@ -86,7 +86,8 @@ impl Mutator {
                 let (method, path) = split_template(&config.create)?;
                 let path = fill_path(path, None, username, email);
                 let body = fill(&config.create_body, None, username, email, true);
-                let response = http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
+                let response =
+                    http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
                 if !(200..300).contains(&response.status) {
                     return Err(Error::Mutation(format!(
                         "{} answered {} {}",
@@ -152,7 +153,8 @@ impl Mutator {
                 let (method, path) = split_template(&config.update)?;
                 let path = fill_path(path, Some(pk), username, email);
                 let body = fill(&config.update_body, Some(pk), username, email, true);
-                let response = http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
+                let response =
+                    http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
                 expect_2xx(&config.update, &response)
             }
             Mutator::WebSocket {
@@ -222,7 +224,10 @@ fn pk_text(pk: &Value) -> String {
 /// segment: a `{pk}` holding `/`, `?`, CR or LF stays inside its segment.
 fn fill_path(template: &str, pk: Option<&Value>, username: &str, email: &str) -> String {
     template
-        .replace("{pk}", &encode_segment(&pk.map(pk_text).unwrap_or_default()))
+        .replace(
+            "{pk}",
+            &encode_segment(&pk.map(pk_text).unwrap_or_default()),
+        )
         .replace("{username}", &encode_segment(username))
         .replace("{email}", &encode_segment(email))
         .replace("{password}", &encode_segment(DEFAULT_PASSWORD))
@@ -343,7 +348,10 @@ async fn http_call(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
     }
-    let mut response = request.send().await.map_err(|error| failed(Box::new(error)))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|error| failed(Box::new(error)))?;
     let status = response.status().as_u16();
     let mut body = Vec::new();
     while let Some(chunk) = response
@@ -498,12 +506,10 @@ mod tests {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let server = tokio::spawn(one_shot(listener, response));
-        let created = tokio::time::timeout(
-            Duration::from_secs(20),
-            mutator(base).create("u\"1", "e@x"),
-        )
-        .await
-        .expect("the hook answers within its timeout");
+        let created =
+            tokio::time::timeout(Duration::from_secs(20), mutator(base).create("u\"1", "e@x"))
+                .await
+                .expect("the hook answers within its timeout");
         let request = tokio::time::timeout(Duration::from_secs(5), server)
             .await
             .expect("the server ends")
@@ -517,9 +523,18 @@ mod tests {
             create_against(b"HTTP/1.1 201 Created\r\nContent-Length: 8\r\n\r\n{\"id\":7}").await;
         assert_eq!(created.expect("created").pk, Value::from(7));
         let lower = request.to_ascii_lowercase();
-        assert!(request.starts_with("POST /admin/users HTTP/1.1\r\n"), "{request}");
-        assert!(lower.contains("\r\ncontent-type: application/json\r\n"), "{request}");
-        assert!(lower.contains("\r\nauthorization: bearer t0ken\r\n"), "{request}");
+        assert!(
+            request.starts_with("POST /admin/users HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            lower.contains("\r\ncontent-type: application/json\r\n"),
+            "{request}"
+        );
+        assert!(
+            lower.contains("\r\nauthorization: bearer t0ken\r\n"),
+            "{request}"
+        );
         let body = &request[request.find("\r\n\r\n").expect("a head") + 4..];
         let body: Value = serde_json::from_str(body).expect("a JSON body");
         assert_eq!(body["username"], "u\"1");
@@ -573,7 +588,10 @@ mod tests {
             ),
             "{request}"
         );
-        assert!(!request.to_ascii_lowercase().contains("\r\nx-injected"), "{request}");
+        assert!(
+            !request.to_ascii_lowercase().contains("\r\nx-injected"),
+            "{request}"
+        );
     }
 
     #[tokio::test]
@@ -624,7 +642,13 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(url.path_segments().map(Iterator::count), Some(3));
         assert_eq!(url.query(), None);
-        assert_eq!(fill_path("/u/{pk}", Some(&Value::from(42)), "", ""), "/u/42");
-        assert_eq!(fill_path("/u/{pk}", Some(&Value::from("é")), "", ""), "/u/%C3%A9");
+        assert_eq!(
+            fill_path("/u/{pk}", Some(&Value::from(42)), "", ""),
+            "/u/42"
+        );
+        assert_eq!(
+            fill_path("/u/{pk}", Some(&Value::from("é")), "", ""),
+            "/u/%C3%A9"
+        );
     }
 }

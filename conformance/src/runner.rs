@@ -160,7 +160,11 @@ pub(crate) fn nonce() -> String {
 }
 
 /// Checks that every configured WebSocket endpoint accepts a connection.
-async fn preflight(target: &Target, options: &RunOptions, recorder: &Recorder) -> Result<(), Error> {
+async fn preflight(
+    target: &Target,
+    options: &RunOptions,
+    recorder: &Recorder,
+) -> Result<(), Error> {
     let urls = [
         Some(&target.url),
         target.full_url.as_ref(),

@@ -350,13 +350,11 @@ pub const DEFAULT_PASSWORD: &str = "conformance-password";
 pub(crate) fn parse_url(url: &str, scheme: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|error| format!("{url:?}: {error}"))?;
     if parsed.scheme() != scheme {
-        return Err(
-            if matches!(parsed.scheme(), "wss" | "https") {
-                format!("{url:?}: TLS is not supported; use {scheme}://")
-            } else {
-                format!("{url:?} is not a {scheme}:// URL")
-            },
-        );
+        return Err(if matches!(parsed.scheme(), "wss" | "https") {
+            format!("{url:?}: TLS is not supported; use {scheme}://")
+        } else {
+            format!("{url:?} is not a {scheme}:// URL")
+        });
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(format!("{url:?} has no host"));
@@ -403,7 +401,8 @@ mod tests {
         target.validate().unwrap_or_else(|e| panic!("{e}"));
         let mut bad = target.clone();
         if let MutationConfig::Http(http) = &mut bad.mutation {
-            http.headers.insert("X-Bad".into(), "a\r\nInjected: 1".into());
+            http.headers
+                .insert("X-Bad".into(), "a\r\nInjected: 1".into());
         }
         assert!(bad.validate().is_err());
         let mut bad = target.clone();

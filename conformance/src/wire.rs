@@ -98,7 +98,6 @@ pub enum WireEvent {
     },
 }
 
-
 /// The bounds on what the harness keeps from a server (README, "Bounds").
 ///
 /// Every one of them is reached only by a server that floods or sends huge frames; the
@@ -114,17 +113,19 @@ pub struct Limits {
     /// Frames waiting to be matched on one connection; more are dropped unread and the case
     /// fails with "server flooded" (default 10,000).
     pub inbox_frames: usize,
-    /// Bytes waiting to be matched on one connection, counting the parsed JSON at
-    /// [`JSON_VALUE_COST`] bytes per value (default 4 MiB).
+    /// Bytes waiting to be matched on one connection: each frame counts twice its length
+    /// (its text, and the strings of its parsed JSON) plus [`JSON_VALUE_COST`] bytes per
+    /// value (default 4 MiB).
     pub inbox_bytes: usize,
     /// JSON values (arrays, objects, keys, scalars) in one frame beyond which the harness does
     /// not parse it, and fails the case (default 100,000).
     pub max_json_values: usize,
     /// Received frames kept in the wire log of one connection (default 2,000).
     pub log_frames_per_conn: usize,
-    /// Bytes of received frames kept in the wire log of one connection (default 2 MiB).
+    /// Bytes of received frames kept in the wire log of one connection (default 1 MiB).
     pub log_bytes_per_conn: usize,
-    /// Bytes of received frames kept in the wire logs of the whole run (default 32 MiB).
+    /// Bytes of received frames kept in the wire logs of the whole run (default 4 MiB; the
+    /// JSON report of a whole honest run is about 0.1 MB).
     pub log_bytes_per_run: usize,
     /// Longest frame text kept whole in a log line, violation or message; longer text is cut
     /// with a note giving its length (default 64 KiB).
@@ -157,8 +158,8 @@ impl Default for Limits {
             inbox_bytes: 4 << 20,
             max_json_values: 100_000,
             log_frames_per_conn: 2_000,
-            log_bytes_per_conn: 2 << 20,
-            log_bytes_per_run: 32 << 20,
+            log_bytes_per_conn: 1 << 20,
+            log_bytes_per_run: 4 << 20,
             kept_frame_bytes: 64 << 10,
         }
     }
@@ -260,7 +261,7 @@ pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -714,8 +715,11 @@ impl Conn {
         timeout: Duration,
     ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
         let limits = *recorder.limits();
-        let connecting =
-            tokio_tungstenite::connect_async_with_config(url, Some(limits.websocket_config()), true);
+        let connecting = tokio_tungstenite::connect_async_with_config(
+            url,
+            Some(limits.websocket_config()),
+            true,
+        );
         let (socket, _response) = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| format!("no WebSocket handshake within {} ms", timeout.as_millis()))??;
@@ -844,8 +848,8 @@ impl Conn {
                 code: CloseCode::Size,
                 reason: "message too big".into(),
             };
-            let _ = tokio::time::timeout(Duration::from_millis(200), socket.close(Some(frame)))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), socket.close(Some(frame))).await;
         }
         self.mark_closed(None, why);
     }
@@ -1017,7 +1021,10 @@ impl Conn {
             None
         };
         Inbound {
-            cost: raw.len().saturating_add(values.saturating_mul(JSON_VALUE_COST)),
+            cost: raw
+                .len()
+                .saturating_mul(2)
+                .saturating_add(values.saturating_mul(JSON_VALUE_COST)),
             raw,
             value,
             stream,
@@ -1230,9 +1237,16 @@ mod tests {
     async fn flooded_by(flood: usize, padding: usize, limits: Limits) -> (Conn, Recorder) {
         let url = flooding_server(flood, padding).await;
         let recorder = Recorder::with_limits(limits);
-        let mut conn = Conn::connect("a", &url, recorder.clone(), "pk", None, Duration::from_secs(10))
-            .await
-            .expect("connects");
+        let mut conn = Conn::connect(
+            "a",
+            &url,
+            recorder.clone(),
+            "pk",
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("connects");
         let until = Instant::now() + Duration::from_secs(30);
         let end = conn
             .expect("the end", until, |frame| frame.request_id() == "end")
@@ -1274,15 +1288,18 @@ mod tests {
             inbox_bytes: 1 << 20,
             ..Limits::default()
         };
-        // 40 frames of 64 KiB: 15 fit in 1 MiB with their parsed values counted.
+        // 40 frames of 64 KiB: 7 fit in 1 MiB, each counted twice with its parsed value.
         let (conn, recorder) = flooded_by(40, 64 << 10, limits).await;
         let kept = conn.stray_frames().len();
-        assert_eq!(kept, 15);
+        assert_eq!(kept, 7);
         let why = recorder.snapshot().limits_reached.join("\n");
-        assert!(why.starts_with("server flooded: connection a dropped 25 frames"), "{why}");
+        assert!(
+            why.starts_with("server flooded: connection a dropped 33 frames"),
+            "{why}"
+        );
         // The failure message quotes a few frames, cut, and counts the rest.
         let message = conn.describe_unconsumed();
-        assert!(message.contains("… 10 more frames (640."), "{message}");
+        assert!(message.contains("… 2 more frames (128."), "{message}");
         assert!(message.len() < 8 << 10, "{}", message.len());
     }
 

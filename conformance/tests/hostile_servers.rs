@@ -216,7 +216,11 @@ async fn serve_one(kind: Hostile, mut socket: TcpStream) {
             repeat(&mut write, &chunk).await;
         }
         Hostile::GarbageText => {
-            answer_each(socket, &frame(TEXT, true, "not JSON at all: {{[<>]".as_bytes())).await;
+            answer_each(
+                socket,
+                &frame(TEXT, true, "not JSON at all: {{[<>]".as_bytes()),
+            )
+            .await;
         }
         Hostile::FrameFlood => {
             let (read, mut write) = socket.into_split();
@@ -335,7 +339,15 @@ struct Outcome {
 async fn run_against(kind: Hostile) -> Outcome {
     let url = start(kind).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcrf-conformance"))
-        .args(["run", "--url", &url, "--mutation-kind", "none", "--format", "json"])
+        .args([
+            "run",
+            "--url",
+            &url,
+            "--mutation-kind",
+            "none",
+            "--format",
+            "json",
+        ])
         .args(["--global-timeout-ms", &HARNESS_DEADLINE_MS.to_string()])
         .args(["--case-timeout-ms", "1500", "--quiet-ms", "100"])
         .stdin(Stdio::null())
@@ -422,7 +434,12 @@ fn problems(outcome: &Outcome) -> Vec<String> {
         )),
     }
     let said = format!("{}{}", outcome.stdout, outcome.stderr);
-    if !outcome.kind.evidence().iter().any(|text| said.contains(text)) {
+    if !outcome
+        .kind
+        .evidence()
+        .iter()
+        .any(|text| said.contains(text))
+    {
         problems.push(format!(
             "the output names none of {:?}",
             outcome.kind.evidence()
@@ -461,13 +478,13 @@ fn every_hostile_server_gets_a_bounded_run_a_report_and_exit_1_or_2() {
     runtime.shutdown_timeout(Duration::from_secs(1));
 
     // Every run has been reaped: the kernel's peak of them all.
-    let children_peak_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|usage| u64::try_from(usage.max_rss()).unwrap_or(0))
-        .unwrap_or(0);
+    let children_peak_kib =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+            .map(|usage| u64::try_from(usage.max_rss()).unwrap_or(0))
+            .unwrap_or(0);
 
-    let mut table = String::from(
-        "| server | exit code | wall time | peak RSS |\n| --- | --- | --- | --- |\n",
-    );
+    let mut table =
+        String::from("| server | exit code | wall time | peak RSS |\n| --- | --- | --- | --- |\n");
     let mut failures = Vec::new();
     for outcome in &outcomes {
         let _ = writeln!(
