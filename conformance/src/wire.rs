@@ -1045,10 +1045,18 @@ impl Conn {
     }
 
     fn describe_unconsumed(&self) -> String {
-        if self.inbox.is_empty() {
-            return "nothing else arrived".into();
+        let mut text = if self.inbox.is_empty() {
+            "nothing else arrived".to_owned()
+        } else {
+            format!("unmatched frames: {}", self.inbox.describe())
+        };
+        if self.control_frames > 0 {
+            text.push_str(&format!(
+                " (and {} ping, pong or binary frames)",
+                thousands(self.control_frames)
+            ));
         }
-        format!("unmatched frames: {}", self.inbox.describe())
+        text
     }
 
     /// Waits until a frame matching `predicate` arrives; consumes and returns it.
@@ -1280,6 +1288,48 @@ mod tests {
                 text: "… 96 more frames (8.1 KiB) not kept".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_reads_fails_the_send_with_a_bounded_buffer() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("an address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("a client");
+            let _ws = tokio_tungstenite::accept_async(socket)
+                .await
+                .expect("a handshake");
+            // Holds the connection open and never reads.
+            let _ = stopped.await;
+        });
+        let limits = Limits {
+            max_write_buffer_bytes: 256 << 10,
+            ..Limits::default()
+        };
+        let recorder = Recorder::with_limits(limits);
+        let url = format!("ws://{address}/");
+        let mut conn = Conn::connect("a", &url, recorder, "pk", None, Duration::from_secs(10))
+            .await
+            .expect("connects");
+        let until = Instant::now() + Duration::from_secs(1);
+        let chunk = "x".repeat(64 << 10);
+        let mut sent = 0usize;
+        let error = loop {
+            match conn.send_text(chunk.clone(), until).await {
+                Ok(()) => sent += 1,
+                Err(finding) => break finding.message,
+            }
+            // Kernel buffers on loopback hold a few MiB at most.
+            assert!(sent < 4_096, "64 KiB frames kept being accepted: {sent}");
+        };
+        assert!(
+            error.contains("does not read") || error.contains("did not accept a frame"),
+            "{error}"
+        );
+        let _ = stop.send(());
     }
 
     #[tokio::test]
