@@ -6,13 +6,16 @@
 //! deadline, and then fails), exit with 1 or 2, print a report (or, for exit 2, the reason)
 //! that names what the server did, and stay under [`PEAK_RSS_BOUND_KIB`] of peak memory.
 //!
-//! Peak memory is measured twice: per run by polling `VmHWM` in `/proc/PID/status` while the
-//! run lives (a high-water mark, so a poll misses at most the last few milliseconds), and
-//! for all runs together by `getrusage(RUSAGE_CHILDREN)` once every run has been reaped (the
-//! kernel's exact figure, the largest of them). Run with `--nocapture` to see the table.
+//! Peak memory is `VmHWM` of `/proc/PID/status`, polled every 5 ms while the run lives: a
+//! high-water mark, so a poll misses only what the last few milliseconds before exit add
+//! (by then the report is printed and freed). `getrusage(RUSAGE_CHILDREN)` is no substitute:
+//! Linux charges a spawned child with the high-water mark of the memory it was spawned from
+//! (this test's own, servers included) when it calls `exec`. Run with `--nocapture` to see
+//! the table.
 
 use std::fmt::Write as _;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -250,8 +253,13 @@ async fn serve_one(kind: Hostile, mut socket: TcpStream) {
         Hostile::HugeFrames => {
             let (read, mut write) = socket.into_split();
             tokio::spawn(drain(read));
-            let payload = format!("\"{}\"", "a".repeat(8_000_000 - 2));
-            repeat(&mut write, &frame(TEXT, true, payload.as_bytes())).await;
+            // One 8 MB frame for every connection: this test's own memory stays small.
+            static HUGE: OnceLock<Vec<u8>> = OnceLock::new();
+            let huge = HUGE.get_or_init(|| {
+                let payload = format!("\"{}\"", "a".repeat(8_000_000 - 2));
+                frame(TEXT, true, payload.as_bytes())
+            });
+            repeat(&mut write, huge).await;
         }
         Hostile::PingFloodNoRead => {
             // Never reads: the client's pongs and requests pile up on its side.
@@ -291,17 +299,21 @@ async fn serve_one(kind: Hostile, mut socket: TcpStream) {
             }
         }
         Hostile::DeepJson => {
-            let mut reply = frame(
-                TEXT,
-                true,
-                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
-            );
-            reply.extend(frame(
-                TEXT,
-                true,
-                format!("{}1{}", "{\"a\":".repeat(1_000), "}".repeat(1_000)).as_bytes(),
-            ));
-            answer_each(socket, &reply).await;
+            static DEEP: OnceLock<Vec<u8>> = OnceLock::new();
+            let reply = DEEP.get_or_init(|| {
+                let mut reply = frame(
+                    TEXT,
+                    true,
+                    format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
+                );
+                reply.extend(frame(
+                    TEXT,
+                    true,
+                    format!("{}1{}", "{\"a\":".repeat(1_000), "}".repeat(1_000)).as_bytes(),
+                ));
+                reply
+            });
+            answer_each(socket, reply).await;
         }
         Hostile::NoHandshake => {}
     }
@@ -401,7 +413,7 @@ async fn run_against(kind: Hostile) -> Outcome {
         text
     });
     let mut peak = 0;
-    let mut polls = tokio::time::interval(Duration::from_millis(10));
+    let mut polls = tokio::time::interval(Duration::from_millis(5));
     let deadline = started + KILL_AFTER;
     let code = loop {
         tokio::select! {
@@ -515,12 +527,6 @@ fn every_hostile_server_gets_a_bounded_run_a_report_and_exit_1_or_2() {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
 
-    // Every run has been reaped: the kernel's peak of them all.
-    let children_peak_kib =
-        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-            .map(|usage| u64::try_from(usage.max_rss()).unwrap_or(0))
-            .unwrap_or(0);
-
     let mut table =
         String::from("| server | exit code | wall time | peak RSS |\n| --- | --- | --- | --- |\n");
     let mut failures = Vec::new();
@@ -545,14 +551,8 @@ fn every_hostile_server_gets_a_bounded_run_a_report_and_exit_1_or_2() {
     }
     let _ = writeln!(
         table,
-        "\nharness deadline {HARNESS_DEADLINE_MS} ms; largest peak RSS of all runs (getrusage): {:.1} MiB",
-        children_peak_kib as f64 / 1024.0
+        "\nharness deadline {HARNESS_DEADLINE_MS} ms, {PARALLEL_RUNS} runs at once"
     );
     println!("{table}");
-    if children_peak_kib > PEAK_RSS_BOUND_KIB {
-        failures.push(format!(
-            "the largest peak RSS, {children_peak_kib} KiB, is over the bound of {PEAK_RSS_BOUND_KIB} KiB"
-        ));
-    }
     assert!(failures.is_empty(), "{}\n{table}", failures.join("\n"));
 }
