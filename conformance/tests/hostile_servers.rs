@@ -378,6 +378,11 @@ struct Outcome {
 }
 
 async fn run_against(kind: Hostile) -> Outcome {
+    run_with(kind, &[]).await
+}
+
+/// One run against `kind` with `extra` arguments.
+async fn run_with(kind: Hostile, extra: &[&str]) -> Outcome {
     let server = start(kind);
     let url = server.url.clone();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcrf-conformance"))
@@ -392,6 +397,7 @@ async fn run_against(kind: Hostile) -> Outcome {
         ])
         .args(["--global-timeout-ms", &HARNESS_DEADLINE_MS.to_string()])
         .args(["--case-timeout-ms", "1500", "--quiet-ms", "100"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -555,4 +561,27 @@ fn every_hostile_server_gets_a_bounded_run_a_report_and_exit_1_or_2() {
     );
     println!("{table}");
     assert!(failures.is_empty(), "{}\n{table}", failures.join("\n"));
+}
+
+#[test]
+fn max_message_bytes_sets_the_message_bound() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The deep-JSON server's 195 KiB frame is over a 64 KiB bound.
+    let outcome = runtime.block_on(run_with(
+        Hostile::DeepJson,
+        &["--max-message-bytes", "65536", "--case", "2.2"],
+    ));
+    assert_eq!(outcome.code, Some(1), "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(
+            "the server sent a message over the harness's bound of 64.0 KiB (--max-message-bytes)"
+        ),
+        "{}",
+        outcome.stdout.chars().take(2000).collect::<String>()
+    );
+    assert!(outcome.stdout.contains("closed with 1009"));
 }
