@@ -52,9 +52,9 @@ pub enum Error {
         method: String,
         /// The request URL.
         url: String,
-        /// The cause.
+        /// The cause (from the HTTP client, or a response over the size bound).
         #[source]
-        source: std::io::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Writing a report failed.
     #[error("cannot write report {path}")]

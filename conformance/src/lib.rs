@@ -44,7 +44,6 @@ pub mod cases;
 pub mod embedded;
 mod error;
 pub mod fuzz;
-pub mod http;
 mod mutation;
 pub mod report;
 mod runner;

@@ -11,6 +11,7 @@ use dcrf_conformance::embedded::{EmbeddedServer, ServerConfig};
 use dcrf_conformance::fuzz::{FuzzOptions, fuzz};
 use dcrf_conformance::report::{self, Style};
 use dcrf_conformance::target::{HttpMutation, ShellMutation, WebSocketMutation};
+use dcrf_conformance::wire::Limits;
 use dcrf_conformance::{MutationConfig, RunOptions, Target, run};
 use serde_json::Value;
 
@@ -153,6 +154,11 @@ struct RunArgs {
     /// Cases run at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     concurrency: usize,
+    /// Longest WebSocket message (and frame) the harness reads from the server; a longer one
+    /// fails the case and the harness closes with 1009.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    max_message_bytes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +373,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         global_deadline: Duration::from_millis(args.global_timeout_ms),
         concurrency: args.concurrency.max(1),
         filter: args.cases.clone(),
+        limits: Limits {
+            max_message_bytes: usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX),
+            ..Limits::default()
+        },
         ..RunOptions::default()
     };
     if options.select().is_empty() {
@@ -375,7 +385,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.cases
         );
     }
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let (target, embedded) = args.target.target().await?;
         let progress_on = std::io::stderr().is_terminal() && args.format == Format::Human;
         let report = run(&target, &options, |result, done, total| {
@@ -412,7 +422,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::from(
             u8::try_from(report.exit_code()).unwrap_or(2),
         ))
-    })
+    });
+    // The report is out: connections a hostile server still holds open are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    outcome
 }
 
 fn fuzz_command(args: FuzzArgs) -> anyhow::Result<ExitCode> {

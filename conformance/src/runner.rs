@@ -16,7 +16,7 @@ use crate::case::{Case, Ctx};
 use crate::mutation::Mutator;
 use crate::target::Target;
 use crate::verdict::{CaseResult, Finding, Level, Verdict};
-use crate::wire::{Conn, Recorder};
+use crate::wire::{Conn, Limits, Recorder};
 
 /// How a run is made.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub filter: Vec<String>,
     /// Run only the portable cases (those in the shared snapshot set).
     pub portable_only: bool,
+    /// What the harness keeps from the server at most (message size, inbox, wire log).
+    pub limits: Limits,
 }
 
 impl Default for RunOptions {
@@ -47,6 +49,7 @@ impl Default for RunOptions {
             connect_timeout: Duration::from_secs(3),
             filter: Vec::new(),
             portable_only: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -163,7 +166,11 @@ pub(crate) fn nonce() -> String {
 }
 
 /// Checks that every configured WebSocket endpoint accepts a connection.
-async fn preflight(target: &Target, options: &RunOptions) -> Result<(), Error> {
+async fn preflight(
+    target: &Target,
+    options: &RunOptions,
+    recorder: &Recorder,
+) -> Result<(), Error> {
     let urls = [
         Some(&target.url),
         target.full_url.as_ref(),
@@ -173,7 +180,7 @@ async fn preflight(target: &Target, options: &RunOptions) -> Result<(), Error> {
         let conn = Conn::connect(
             "preflight",
             url,
-            Recorder::new(),
+            recorder.child(),
             &target.lookup_field,
             None,
             options.connect_timeout,
@@ -235,6 +242,10 @@ fn conclude(case: &Case, finding: Finding, recorder: &Recorder, started: Instant
         result.verdict = Verdict::Fail;
         result.check_level = Level::Must;
     }
+    if let Some(limit) = snapshot.limits_reached.first() {
+        result.message = format!("{limit}; {}", result.message);
+        result.verdict = Verdict::Fail;
+    }
     result.wire = snapshot.entries;
     result.schema_violations = snapshot.violations;
     result.created_pks = snapshot.created;
@@ -257,18 +268,28 @@ pub async fn run(
     let started = Instant::now();
     target.validate()?;
     let mutator = Arc::new(Mutator::from_target(target)?);
-    preflight(target, options).await?;
+    let global = started + options.global_deadline;
+    let root = Recorder::with_limits(options.limits);
+    tokio::time::timeout_at(global, preflight(target, options, &root))
+        .await
+        .map_err(|_| Error::Unreachable {
+            url: target.url.clone(),
+            source: format!(
+                "the endpoints did not all accept a connection within the global deadline of {} ms",
+                options.global_deadline.as_millis()
+            )
+            .into(),
+        })??;
     let cases = options.select();
     let total = cases.len();
     let target_arc = Arc::new(target.clone());
     let nonce: Arc<str> = nonce().into();
-    let global = started + options.global_deadline;
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     let mut recorders: HashMap<usize, (Recorder, StartedAt)> = HashMap::new();
 
     for (index, case) in cases.iter().enumerate() {
-        let recorder = Recorder::new();
+        let recorder = root.child();
         let began: StartedAt = Arc::default();
         recorders.insert(index, (recorder.clone(), began.clone()));
         let case = case.clone();

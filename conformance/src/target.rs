@@ -20,6 +20,7 @@
 //! base_url = "http://127.0.0.1:8000"
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -139,6 +140,7 @@ impl Target {
                 let base = http.base_url(&self.url)?;
                 parse_url(&base, "http")
                     .map_err(|why| Error::InvalidTarget(format!("mutation.base_url: {why}")))?;
+                http.validate()?;
             }
             MutationConfig::Websocket(ws) => {
                 let url = ws.url.as_ref().or(self.full_url.as_ref()).ok_or_else(|| {
@@ -221,6 +223,9 @@ pub struct HttpMutation {
     pub delete: String,
     /// Key of the primary key in the created instance's JSON.
     pub pk_field: String,
+    /// Extra headers sent with every request (an `Authorization` bearer token, say). Every
+    /// request with a body also carries `Content-Type: application/json`.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Default for HttpMutation {
@@ -234,6 +239,7 @@ impl Default for HttpMutation {
             update_body: r#"{"username": "{username}", "email": "{email}"}"#.into(),
             delete: "DELETE /admin/users/{pk}".into(),
             pk_field: "id".into(),
+            headers: BTreeMap::new(),
         }
     }
 }
@@ -245,7 +251,41 @@ impl HttpMutation {
             return Ok(base.trim_end_matches('/').to_owned());
         }
         let url = parse_url(observer_url, "ws").map_err(Error::InvalidTarget)?;
-        Ok(format!("http://{}:{}", url.host, url.port))
+        let host = url.host_str().unwrap_or_default();
+        Ok(match url.port() {
+            Some(port) => format!("http://{host}:{port}"),
+            None => format!("http://{host}"),
+        })
+    }
+
+    /// Checks the templates' methods and the extra headers.
+    fn validate(&self) -> Result<(), Error> {
+        for (key, template) in [
+            ("create", &self.create),
+            ("update", &self.update),
+            ("delete", &self.delete),
+        ] {
+            let method = template.split_whitespace().next().unwrap_or_default();
+            if template.split_whitespace().count() != 2
+                || template.chars().any(char::is_control)
+                || reqwest::Method::from_bytes(method.as_bytes()).is_err()
+            {
+                return Err(Error::InvalidTarget(format!(
+                    "mutation.{key}: {template:?} is not \"METHOD /path\""
+                )));
+            }
+        }
+        for (name, value) in &self.headers {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::InvalidTarget(format!("mutation.headers: {name:?} is not a header name"))
+            })?;
+            reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                Error::InvalidTarget(format!(
+                    "mutation.headers.{name}: the value is not a valid header value"
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -314,47 +354,21 @@ impl ShellMutation {
 /// The password the hooks give the instances they create.
 pub const DEFAULT_PASSWORD: &str = "conformance-password";
 
-/// A parsed `scheme://host:port/path` URL (the only form the harness needs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SimpleUrl {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) path: String,
-}
-
-/// Parses `scheme://host[:port][/path]`, requiring `scheme`.
-pub(crate) fn parse_url(url: &str, scheme: &str) -> Result<SimpleUrl, String> {
-    let Some(rest) = url.strip_prefix(scheme).and_then(|r| r.strip_prefix("://")) else {
-        return Err(
-            if url.starts_with("wss://") || url.starts_with("https://") {
-                format!("{url:?}: TLS is not supported; use {scheme}://")
-            } else {
-                format!("{url:?} is not a {scheme}:// URL")
-            },
-        );
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(index) => (&rest[..index], &rest[index..]),
-        None => (rest, "/"),
-    };
-    let default_port = 80;
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| format!("{url:?}: bad port {port:?}"))?;
-            (host, port)
-        }
-        _ => (authority, default_port),
-    };
-    if host.is_empty() {
+/// Parses `url` (WHATWG rules, so IPv6 literals such as `ws://[::1]:8000/ws/` work),
+/// requiring `scheme` and a host.
+pub(crate) fn parse_url(url: &str, scheme: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|error| format!("{url:?}: {error}"))?;
+    if parsed.scheme() != scheme {
+        return Err(if matches!(parsed.scheme(), "wss" | "https") {
+            format!("{url:?}: TLS is not supported; use {scheme}://")
+        } else {
+            format!("{url:?} is not a {scheme}:// URL")
+        });
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(format!("{url:?} has no host"));
     }
-    Ok(SimpleUrl {
-        host: host.to_owned(),
-        port,
-        path: path.to_owned(),
-    })
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -364,13 +378,52 @@ mod tests {
     #[test]
     fn parses_urls() {
         let url = parse_url("ws://127.0.0.1:8000/ws/", "ws").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(url.host, "127.0.0.1");
-        assert_eq!(url.port, 8000);
-        assert_eq!(url.path, "/ws/");
+        assert_eq!(url.host_str(), Some("127.0.0.1"));
+        assert_eq!(url.port(), Some(8000));
+        assert_eq!(url.path(), "/ws/");
         let url = parse_url("http://localhost", "http").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((url.port, url.path.as_str()), (80, "/"));
+        assert_eq!((url.port_or_known_default(), url.path()), (Some(80), "/"));
         assert!(parse_url("wss://x/ws/", "ws").is_err());
         assert!(parse_url("ws://:80/", "ws").is_err());
+        assert!(parse_url("http://x/", "ws").is_err());
+        let url = parse_url("ws://[::1]/ws/", "ws").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.host_str(), Some("[::1]"));
+    }
+
+    #[test]
+    fn the_admin_api_of_an_ipv6_observer_keeps_its_brackets() {
+        let http = HttpMutation::default();
+        let base = |url: &str| http.base_url(url).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(base("ws://[::1]:8000/ws/"), "http://[::1]:8000");
+        assert_eq!(base("ws://[::1]/ws/"), "http://[::1]");
+        assert_eq!(base("ws://127.0.0.1:9/ws/"), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn bad_hook_headers_and_templates_are_refused() {
+        let mut target = Target::new("ws://127.0.0.1:1/ws/");
+        let MutationConfig::Http(http) = &mut target.mutation else {
+            panic!("the default hook is http");
+        };
+        http.headers
+            .insert("Authorization".into(), "Bearer t0ken".into());
+        target.validate().unwrap_or_else(|e| panic!("{e}"));
+        let mut bad = target.clone();
+        if let MutationConfig::Http(http) = &mut bad.mutation {
+            http.headers
+                .insert("X-Bad".into(), "a\r\nInjected: 1".into());
+        }
+        assert!(bad.validate().is_err());
+        let mut bad = target.clone();
+        if let MutationConfig::Http(http) = &mut bad.mutation {
+            http.headers.insert("Bad Name".into(), "1".into());
+        }
+        assert!(bad.validate().is_err());
+        let mut bad = target;
+        if let MutationConfig::Http(http) = &mut bad.mutation {
+            http.update = "PATCH\r\n /admin".into();
+        }
+        assert!(bad.validate().is_err());
     }
 
     #[test]
