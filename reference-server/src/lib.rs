@@ -33,19 +33,22 @@
 //! queue per connection. A connection whose queue is full is a slow consumer: it is closed
 //! with code 1008 "slow consumer", and the broadcaster never waits for it.
 
+mod access;
 pub mod admin;
 mod config;
 mod error;
-mod http;
+mod fd;
 mod registry;
 mod serializer;
 mod server;
+mod service;
 mod store;
 mod ws;
 
 pub use admin::{AdminClient, AdminResponse};
-pub use config::{Config, Fault, Faults, Limits, UserRecord};
+pub use config::{Access, Config, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, UserRecord};
 pub use error::Error;
+pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
 pub use server::{ServerHandle, serve};
 
 /// Reads a fixture file: a JSON array of `{"id", "username", "email", "password"?}`.
@@ -54,10 +57,7 @@ pub fn read_fixture(path: &std::path::Path) -> Result<Vec<UserRecord>, Error> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| Error::ParseFile {
-        path: path.to_owned(),
-        source,
-    })
+    store::parse_fixture(&text, path)
 }
 
 #[cfg(test)]
