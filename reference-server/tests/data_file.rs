@@ -53,12 +53,17 @@ async fn a_symlinked_data_file_is_followed() {
     let server = start(config(&link)).await;
     let admin = AdminClient::new(&server.http_url()).expect("url");
     assert_eq!(
-        within("get", admin.get(7)).await.expect("the target was read")["username"],
+        within("get", admin.get(7))
+            .await
+            .expect("the target was read")["username"],
         "linked"
     );
-    within("create", admin.create("through the link", "t@example.com", None))
-        .await
-        .expect("create");
+    within(
+        "create",
+        admin.create("through the link", "t@example.com", None),
+    )
+    .await
+    .expect("create");
     server.shutdown().await;
     assert!(
         std::fs::symlink_metadata(&link)
@@ -68,7 +73,10 @@ async fn a_symlinked_data_file_is_followed() {
         "the symlink was replaced by a regular file"
     );
     let text = std::fs::read_to_string(&real).expect("target");
-    assert!(text.contains("through the link"), "the target holds the change: {text}");
+    assert!(
+        text.contains("through the link"),
+        "the target holds the change: {text}"
+    );
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
