@@ -194,11 +194,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut limits = Limits::default();
-    limits.max_frame_bytes = args.max_frame_bytes;
-    limits.max_subscriptions_per_connection = args.max_subscriptions;
-    limits.max_connections = args.max_connections;
-    limits.outbound_queue_frames = args.queue_frames;
+    let limits = limits(&args);
     let mut config = Config {
         data_file: args.data,
         faults: args.faults.into_iter().collect(),
@@ -226,6 +222,18 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The limits the flags set; the others keep their defaults.
+// Field by field, so that a limit added to `Limits` needs no change here.
+#[allow(clippy::field_reassign_with_default)]
+fn limits(args: &ServeArgs) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_frame_bytes = args.max_frame_bytes;
+    limits.max_subscriptions_per_connection = args.max_subscriptions;
+    limits.max_connections = args.max_connections;
+    limits.outbound_queue_frames = args.queue_frames;
+    limits
 }
 
 /// Binds with a deep accept backlog: bursts of thousands of connects (the load tool's idle

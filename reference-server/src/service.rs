@@ -130,7 +130,7 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 }
 
 /// The only value of a header; `None` when absent or repeated.
-fn single<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h [u8]> {
+fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     values.next().is_none().then_some(first.as_bytes())
@@ -333,7 +333,10 @@ async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> Htt
         let result = server
             .mutate(|table| match table.get(pk) {
                 Some(_) => Ok(Mutation::Delete(pk)),
-                None => Err(not_found()),
+                None => Err(Rejected(
+                    StatusCode::NOT_FOUND,
+                    format!("user {pk_text} not found"),
+                )),
             })
             .await;
         return match result {
@@ -348,12 +351,18 @@ async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> Htt
     let result = server
         .mutate(|table| {
             let Some(user) = table.get(pk) else {
-                return Err(not_found());
+                return Err(Rejected(
+                    StatusCode::NOT_FOUND,
+                    format!("user {pk_text} not found"),
+                ));
             };
             let mut user = user.clone();
             if let Some(Value::String(username)) = body.get("username") {
                 if table.username_taken(username, Some(pk)) {
-                    return Err(error(StatusCode::BAD_REQUEST, "username already exists"));
+                    return Err(Rejected(
+                        StatusCode::BAD_REQUEST,
+                        "username already exists".into(),
+                    ));
                 }
                 user.username = username.clone();
             }
@@ -388,7 +397,10 @@ async fn admin_create(server: &Server, body: &[u8]) -> HttpResponse {
     let result = server
         .mutate(|table| {
             if table.username_taken(username, None) {
-                return Err(error(StatusCode::BAD_REQUEST, "username already exists"));
+                return Err(Rejected(
+                    StatusCode::BAD_REQUEST,
+                    "username already exists".into(),
+                ));
             }
             Ok(Mutation::Create {
                 username: username.clone(),
@@ -400,8 +412,11 @@ async fn admin_create(server: &Server, body: &[u8]) -> HttpResponse {
     applied_response(result, StatusCode::CREATED)
 }
 
+/// A change the validator refused: the status and the message of its error response.
+struct Rejected(StatusCode, String);
+
 fn applied_response(
-    result: Result<Applied, MutateError<HttpResponse>>,
+    result: Result<Applied, MutateError<Rejected>>,
     status: StatusCode,
 ) -> HttpResponse {
     match result {
@@ -411,9 +426,9 @@ fn applied_response(
     }
 }
 
-fn mutate_error(failure: MutateError<HttpResponse>) -> HttpResponse {
+fn mutate_error(failure: MutateError<Rejected>) -> HttpResponse {
     match failure {
-        MutateError::Rejected(response) => response,
+        MutateError::Rejected(Rejected(status, message)) => error(status, message),
         MutateError::Persist(cause) => {
             tracing::error!(error = %cause, "change not persisted");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

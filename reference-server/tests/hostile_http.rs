@@ -411,10 +411,11 @@ async fn a_204_has_no_content_length() {
 #[tokio::test]
 async fn past_the_connection_limit_health_and_admin_stay_reachable() {
     const N: usize = 3;
-    let mut limits = Limits::default();
-    limits.max_connections = N;
     let server = start(Config {
-        limits,
+        limits: Limits {
+            max_connections: N,
+            ..Limits::default()
+        },
         ..Config::default()
     })
     .await;
