@@ -123,3 +123,109 @@ async fn past_the_derived_limit_health_answers_and_upgrades_get_503() {
         "accept never ran out of descriptors:\n{log}"
     );
 }
+
+/// Lines of a child's stderr, as they come.
+fn stderr_lines(child: &mut Child) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; returns the lines seen before it.
+async fn wait_for_line(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    within(&format!("a log line with {needle:?}"), async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(needle) {
+                return;
+            }
+            seen.push(line);
+        }
+        panic!("the server exited before logging {needle:?}: {seen:#?}");
+    })
+    .await;
+    seen
+}
+
+#[tokio::test]
+async fn emfile_backs_off_and_is_logged_once_per_episode() {
+    // A limit set above what the descriptors allow: accept runs into EMFILE.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {NOFILE} && exec \"$0\" --listen 127.0.0.1:0 --max-connections 1000"
+        ))
+        .arg(BIN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = stderr_lines(&mut child);
+    let _process = Process(child);
+    let line = within(
+        "listening line",
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }),
+    )
+    .await
+    .expect("join")
+    .expect("read stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|rest| rest.strip_suffix("/ws/"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    // The server warns that the limit exceeds what the descriptors allow.
+    wait_for_line(&mut lines, "less than the fd reserve").await;
+
+    // Open sockets until the server stops answering: it is out of descriptors.
+    let mut open = Vec::new();
+    for _ in 0..NOFILE {
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws/")),
+        )
+        .await
+        {
+            Ok(Ok((ws, _))) => open.push(ws),
+            _ => break,
+        }
+    }
+    assert!(
+        open.len() < NOFILE,
+        "the server never ran out of descriptors"
+    );
+    let before = wait_for_line(&mut lines, "accept failed").await;
+    assert!(!before.iter().any(|l| l.contains("accept failed")));
+    // Stay out of descriptors while the server retries (100 ms doubling to 1 s).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(open);
+    let during = wait_for_line(&mut lines, "accepting connections again").await;
+    let repeated: Vec<_> = during
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "one warning per episode, not one per retry: {repeated:#?}"
+    );
+    // And it serves again.
+    let health = within("health", get(&addr, "/healthz")).await;
+    assert_eq!(health, Some(200));
+}
