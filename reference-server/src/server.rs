@@ -40,7 +40,9 @@ pub(crate) struct Server {
     registry: Mutex<SubscriptionRegistry>,
     /// Open WebSocket connections.
     pub(crate) connections: AtomicUsize,
-    /// One permit per TCP connection, up to `max_connections`.
+    /// `max_connections`, at least 1.
+    connection_limit: usize,
+    /// One permit per TCP connection, up to `connection_limit`.
     slots: Arc<Semaphore>,
     /// One permit per connection accepted past `max_connections` (the reserve).
     overflow: Arc<Semaphore>,
@@ -218,6 +220,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         table: RwLock::new(table),
         registry: Mutex::new(SubscriptionRegistry::default()),
         connections: AtomicUsize::new(0),
+        connection_limit: limit,
         slots: Arc::new(Semaphore::new(limit)),
         overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
         next_conn_id: AtomicU64::new(1),

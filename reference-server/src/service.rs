@@ -138,9 +138,14 @@ fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
 
 fn check_browser(server: &Server, headers: &HeaderMap) -> Result<(), Refusal> {
     let access = &server.config.access;
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(Refusal {
+            status: 400,
+            reason: "more than one Host header".into(),
+        });
+    }
     access.check_host(single(headers, header::HOST))?;
-    let origins = headers.get_all(header::ORIGIN).iter().count();
-    if origins > 1 {
+    if headers.get_all(header::ORIGIN).iter().count() > 1 {
         return Err(Refusal {
             status: 403,
             reason: "more than one Origin header".into(),
