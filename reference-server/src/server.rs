@@ -81,11 +81,7 @@ impl Server {
 
     /// TCP connections open right now, counted ones and reserve ones.
     fn open_connections(&self) -> usize {
-        let limit = self
-            .config
-            .limits
-            .max_connections
-            .min(Semaphore::MAX_PERMITS);
+        let limit = self.connection_limit;
         (limit - self.slots.available_permits().min(limit))
             + (OVERFLOW_CONNECTIONS - self.overflow.available_permits().min(OVERFLOW_CONNECTIONS))
     }
