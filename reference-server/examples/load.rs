@@ -231,18 +231,14 @@ async fn fanout(args: &Args) -> anyhow::Result<()> {
     let salt = std::process::id();
     for k in 0..args.changes {
         let started = Instant::now();
-        let response = admin
+        admin
             .update(
                 args.pk,
                 None,
                 Some(&format!("fanout-{k}@{salt}.example.com")),
             )
-            .await?;
-        anyhow::ensure!(
-            response.is_success(),
-            "admin PATCH failed: {}",
-            response.body
-        );
+            .await
+            .map_err(|error| anyhow::Error::new(error).context("admin PATCH failed"))?;
         let mut received = 0;
         let mut last = started;
         while received < args.fanout_sockets {

@@ -1,5 +1,5 @@
-//! A minimal client of the admin HTTP API, which the reference server and the Django
-//! interop server (`interop/dcrf/users/views.py`) both implement:
+//! A client of the admin HTTP API, which the reference server and the Django interop
+//! server (`interop/dcrf/users/views.py`) both implement:
 //!
 //! | request | response |
 //! | --- | --- |
@@ -11,13 +11,30 @@
 //! | bad JSON or body | 400 `{"error": "..."}` |
 //! | other method | 405 `{"error": "..."}` |
 //!
+//! The reference server also requires `Content-Type: application/json` on a request with a
+//! body (415 otherwise) and, when started with `--admin-token`, `Authorization: Bearer
+//! TOKEN` (401 otherwise); this client always sends the first and, given
+//! [`AdminClient::with_token`], the second.
+//!
 //! Changes made through it are out-of-band changes (SPEC §1.3): they produce events.
+//!
+//! HTTP is reqwest's (plain HTTP: the admin API is served on the WebSocket port, without TLS): a body cut short, a malformed response or a
+//! broken chunked encoding is an [`Error::Http`], never a short success. The typed calls
+//! ([`AdminClient::create`] and the others) also make a non-2xx status and a body that is
+//! not the expected JSON an [`Error::BadResponse`]; [`AdminClient::request`] returns any
+//! status as data.
 
+use std::time::Duration;
+
+use reqwest::{Method, Url};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::Error;
+
+/// Upper bound of one admin request, connect to last byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of a bad body an error message quotes.
+const QUOTED_BODY: usize = 200;
 
 /// An HTTP response of the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,56 +57,85 @@ impl AdminResponse {
     }
 }
 
-/// A client of the admin API at a base URL such as `http://127.0.0.1:8000`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A client of the admin API at a base URL such as `http://127.0.0.1:8000` or
+/// `http://[::1]:8000`.
+#[derive(Debug, Clone)]
 pub struct AdminClient {
-    base: String,
-    authority: String,
+    base: Url,
+    base_text: String,
+    token: Option<String>,
+    http: reqwest::Client,
 }
 
 impl AdminClient {
-    /// A client for `base_url` (`http://HOST:PORT`, optionally with a trailing slash).
+    /// A client for `base_url`: `http://HOST[:PORT]`, optionally with a
+    /// trailing slash; IPv6 literals in brackets. No path, query, fragment or credentials.
     pub fn new(base_url: &str) -> Result<AdminClient, Error> {
         let bad = || Error::BadUrl {
             url: base_url.to_owned(),
         };
-        let rest = base_url.strip_prefix("http://").ok_or_else(bad)?;
-        let authority = rest.trim_end_matches('/');
-        if authority.is_empty() || authority.contains('/') {
+        let base = Url::parse(base_url).map_err(|_| bad())?;
+        if base.scheme() != "http"
+            || base.host().is_none()
+            || base.path() != "/"
+            || base.query().is_some()
+            || base.fragment().is_some()
+            || !base.username().is_empty()
+            || base.password().is_some()
+        {
             return Err(bad());
         }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|source| Error::Http {
+                url: base_url.to_owned(),
+                source,
+            })?;
+        let base_text = base.as_str().trim_end_matches('/').to_owned();
         Ok(AdminClient {
-            base: format!("http://{authority}"),
-            authority: authority.to_owned(),
+            base,
+            base_text,
+            token: None,
+            http,
         })
     }
 
-    /// The base URL.
-    pub fn base_url(&self) -> &str {
-        &self.base
+    /// Sends `Authorization: Bearer TOKEN` with every request (`--admin-token`).
+    pub fn with_token(mut self, token: impl Into<String>) -> AdminClient {
+        self.token = Some(token.into());
+        self
     }
 
-    /// `POST /admin/users`.
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_text
+    }
+
+    /// `POST /admin/users`; the created user (201).
     pub async fn create(
         &self,
         username: &str,
         email: &str,
         password: Option<&str>,
-    ) -> Result<AdminResponse, Error> {
+    ) -> Result<Value, Error> {
         let mut body = serde_json::json!({"username": username, "email": email});
         if let Some(password) = password {
             body["password"] = Value::from(password);
         }
-        self.request("POST", "/admin/users", Some(&body)).await
+        let url = self.url(&["admin", "users"])?;
+        self.expect_user(self.send(Method::POST, url, Some(&body)).await?)
     }
 
-    /// `PATCH /admin/users/<pk>` with the given fields (an empty object still saves).
+    /// `PATCH /admin/users/<pk>` with the given fields (an empty object still saves); the
+    /// saved user (200).
     pub async fn update(
         &self,
-        pk: i64,
+        pk: impl std::fmt::Display,
         username: Option<&str>,
         email: Option<&str>,
-    ) -> Result<AdminResponse, Error> {
+    ) -> Result<Value, Error> {
         let mut body = serde_json::Map::new();
         if let Some(username) = username {
             body.insert("username".into(), Value::from(username));
@@ -97,88 +143,205 @@ impl AdminClient {
         if let Some(email) = email {
             body.insert("email".into(), Value::from(email));
         }
-        self.request(
-            "PATCH",
-            &format!("/admin/users/{pk}"),
-            Some(&Value::Object(body)),
+        let url = self.user_url(&pk.to_string())?;
+        self.expect_user(
+            self.send(Method::PATCH, url, Some(&Value::Object(body)))
+                .await?,
         )
-        .await
     }
 
-    /// `DELETE /admin/users/<pk>`.
-    pub async fn delete(&self, pk: i64) -> Result<AdminResponse, Error> {
-        self.request("DELETE", &format!("/admin/users/{pk}"), None)
-            .await
+    /// `DELETE /admin/users/<pk>` (204).
+    pub async fn delete(&self, pk: impl std::fmt::Display) -> Result<(), Error> {
+        let url = self.user_url(&pk.to_string())?;
+        let (url, response) = self.send(Method::DELETE, url, None).await?;
+        expect_success(&url, &response)
     }
 
-    /// `GET /admin/users/<pk>`.
-    pub async fn get(&self, pk: i64) -> Result<AdminResponse, Error> {
-        self.request("GET", &format!("/admin/users/{pk}"), None)
-            .await
+    /// `GET /admin/users/<pk>`; the user (200).
+    pub async fn get(&self, pk: impl std::fmt::Display) -> Result<Value, Error> {
+        let url = self.user_url(&pk.to_string())?;
+        self.expect_user(self.send(Method::GET, url, None).await?)
     }
 
-    /// `GET /healthz`.
-    pub async fn health(&self) -> Result<AdminResponse, Error> {
-        self.request("GET", "/healthz", None).await
+    /// `GET /healthz` (200).
+    pub async fn health(&self) -> Result<(), Error> {
+        let url = self.url(&["healthz"])?;
+        let (url, response) = self.send(Method::GET, url, None).await?;
+        expect_success(&url, &response)
     }
 
-    /// Any request: one HTTP/1.1 exchange on a fresh connection (`Connection: close`).
+    /// Any request to `path` (such as `/admin/users/1`), returning any status as data.
+    /// `path` must start with `/` and hold no control character, space, `?` or `#`.
     pub async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
     ) -> Result<AdminResponse, Error> {
-        let url = format!("{}{path}", self.base);
-        let io = |source| Error::Http {
-            url: url.clone(),
+        let bad = |reason| Error::BadPath {
+            path: path.to_owned(),
+            reason,
+        };
+        if !path.starts_with('/') {
+            return Err(bad("a path must start with /"));
+        }
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#' || b >= 0x80)
+        {
+            return Err(bad(
+                "a path must not hold control characters, spaces, ? or # (percent-encode them)",
+            ));
+        }
+        let method =
+            Method::from_bytes(method.as_bytes()).map_err(|_| bad("not an HTTP method"))?;
+        let mut url = self.base.clone();
+        url.set_path(path);
+        Ok(self.send(method, url, body).await?.1)
+    }
+
+    /// `BASE/segment/segment...`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Result<Url, Error> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::BadUrl {
+                url: self.base_text.clone(),
+            })?
+            .clear()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// `BASE/admin/users/<pk>`; refuses a pk that is empty, holds a `/` or a control
+    /// character (CR, LF...), since no server could mean it.
+    fn user_url(&self, pk: &str) -> Result<Url, Error> {
+        let bad = |reason| Error::BadPath {
+            path: pk.to_owned(),
+            reason,
+        };
+        if pk.is_empty() {
+            return Err(bad("the primary key is empty"));
+        }
+        if pk.contains('/') {
+            return Err(bad("a primary key must not contain /"));
+        }
+        if pk.chars().any(char::is_control) {
+            return Err(bad(
+                "a primary key must not contain CR, LF or other control characters",
+            ));
+        }
+        self.url(&["admin", "users", pk])
+    }
+
+    /// One exchange; the whole body is read (a body cut short is an error).
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(String, AdminResponse), Error> {
+        let url_text = url.to_string();
+        let failed = |source| Error::Http {
+            url: url_text.clone(),
             source,
         };
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut stream = TcpStream::connect(&self.authority).await.map_err(io)?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.authority,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.map_err(io)?;
-        stream.write_all(body.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.map_err(io)?;
-        parse_response(&url, &raw)
+        let mut request = self.http.request(method, url.clone());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(failed)?;
+        Ok((url_text, AdminResponse { status, body }))
+    }
+
+    /// A 2xx whose body is a JSON object.
+    fn expect_user(&self, (url, response): (String, AdminResponse)) -> Result<Value, Error> {
+        expect_success(&url, &response)?;
+        match serde_json::from_str::<Value>(&response.body) {
+            Ok(value @ Value::Object(_)) => Ok(value),
+            _ => Err(Error::BadResponse {
+                url,
+                status: Some(response.status),
+                reason: format!("expected a JSON object, got {}", quote(&response.body)),
+            }),
+        }
     }
 }
 
-fn parse_response(url: &str, raw: &[u8]) -> Result<AdminResponse, Error> {
-    let bad = |reason: String| Error::BadResponse {
-        url: url.to_owned(),
-        reason,
-    };
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(raw) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Err(bad("incomplete head".to_owned())),
-        Err(error) => return Err(bad(error.to_string())),
-    };
-    let status = response.code.ok_or_else(|| bad("no status".to_owned()))?;
-    let mut body = &raw[len..];
-    let content_length = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Content-Length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        });
-    if let Some(length) = content_length {
-        body = &body[..length.min(body.len())];
+fn expect_success(url: &str, response: &AdminResponse) -> Result<(), Error> {
+    if response.is_success() {
+        return Ok(());
     }
-    Ok(AdminResponse {
-        status,
-        body: String::from_utf8_lossy(body).into_owned(),
+    Err(Error::BadResponse {
+        url: url.to_owned(),
+        status: Some(response.status),
+        reason: format!("HTTP {}: {}", response.status, quote(&response.body)),
     })
+}
+
+/// The start of a body, for an error message.
+fn quote(body: &str) -> String {
+    if body.is_empty() {
+        return "an empty body".to_owned();
+    }
+    let mut shown: String = body.chars().take(QUOTED_BODY).collect();
+    if shown.len() < body.len() {
+        shown.push_str("...");
+    }
+    format!("{shown:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        for ok in [
+            "http://127.0.0.1:8000",
+            "http://127.0.0.1:8000/",
+            "http://[::1]:8000",
+        ] {
+            assert!(AdminClient::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:8000",
+            "ftp://x",
+            "https://localhost",
+            "http://x/path",
+            "http://u:p@x",
+            "http://x/?q",
+            "",
+        ] {
+            assert!(
+                matches!(AdminClient::new(bad), Err(Error::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+        let v6 = AdminClient::new("http://[::1]:8000/").unwrap();
+        assert_eq!(v6.base_url(), "http://[::1]:8000");
+        assert_eq!(
+            v6.user_url("1").unwrap().as_str(),
+            "http://[::1]:8000/admin/users/1"
+        );
+    }
+
+    #[test]
+    fn primary_keys_are_one_segment() {
+        let client = AdminClient::new("http://127.0.0.1:1").unwrap();
+        for bad in ["1\r\nX: y", "a/b", "", "1\n"] {
+            assert!(
+                matches!(client.user_url(bad), Err(Error::BadPath { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            client.user_url("a b%?#").unwrap().path(),
+            "/admin/users/a%20b%25%3F%23"
+        );
+    }
 }

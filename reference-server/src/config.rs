@@ -1,6 +1,9 @@
 //! Server configuration: fixture users, persistence, limits and injected faults.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::access::Access;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +86,10 @@ pub struct Limits {
     /// server keeps it for the life of the subscription. A longer one is answered with a
     /// 400 error reply. Default 1 KiB.
     pub max_request_id_bytes: usize,
-    /// Most WebSocket connections open at once; one more is refused with HTTP 503 before
-    /// the upgrade. Default 20000.
+    /// Most TCP connections open at once, WebSocket and plain HTTP alike. Past it, a few
+    /// more (the reserve) are still served `/healthz` and the admin API, and a WebSocket
+    /// upgrade on them gets HTTP 503; past the reserve a connection is closed at once.
+    /// Default: the `RLIMIT_NOFILE` soft limit minus [`FD_RESERVE`](crate::FD_RESERVE).
     pub max_connections: usize,
     /// Frames (events) that may wait in one connection's outbound queue. When the queue is
     /// full the connection is a slow consumer and is closed with code 1008 "slow consumer";
@@ -104,7 +109,7 @@ impl Default for Limits {
             max_subscriptions_per_connection: 1000,
             max_subscription_bytes_per_connection: 512 * 1024,
             max_request_id_bytes: 1024,
-            max_connections: 20_000,
+            max_connections: crate::fd::default_max_connections(),
             outbound_queue_frames: 1024,
             outbound_queue_bytes: 4 * 1024 * 1024,
         }
@@ -322,7 +327,16 @@ pub struct Config {
     pub limits: Limits,
     /// Injected faults (all off by default).
     pub faults: Faults,
+    /// Which browsers and names may reach the server: the Origin and Host allow-lists
+    /// and the admin API token.
+    pub access: Access,
+    /// Time a client has to send a complete request head (also how long an idle
+    /// keep-alive connection is kept). Default 3 s.
+    pub head_timeout: Duration,
 }
+
+/// The default [`Config::head_timeout`].
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Default for Config {
     fn default() -> Self {
@@ -331,6 +345,8 @@ impl Default for Config {
             data_file: None,
             limits: Limits::default(),
             faults: Faults::none(),
+            access: Access::default(),
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
         }
     }
 }

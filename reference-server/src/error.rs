@@ -22,14 +22,28 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A fixture or data file is not a JSON array of users (or a data file object).
-    #[error("{} is not a valid user file", path.display())]
+    /// A fixture or data file is not a JSON array of users (or a data file object). The
+    /// cause names the line and column.
+    #[error("{} is not a valid user file (expected {expected})", path.display())]
     ParseFile {
         /// The file.
         path: PathBuf,
-        /// The cause.
+        /// What the file should hold.
+        expected: &'static str,
+        /// The cause, with its line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// The data file is a symlink whose target does not exist.
+    #[error("the data file {} is a symlink to {}, which does not exist", path.display(), target.display())]
+    DanglingSymlink {
+        /// The symlink.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// A fixture or data file holds two users with one primary key or one username.
     #[error("{} holds a duplicate {what}: {value}", path.display())]
@@ -50,27 +64,40 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The admin client was given a URL it cannot use (only `http://HOST:PORT` is supported).
+    /// The admin client was given a URL it cannot use (`http(s)://HOST[:PORT]`, IPv6
+    /// literals in brackets, no path, query or credentials).
     #[error("unsupported admin URL {url:?}: expected http://HOST:PORT")]
     BadUrl {
         /// The URL.
         url: String,
     },
-    /// The admin client could not talk to the server.
+    /// The admin client was asked for a path it will not send: a primary key or path with
+    /// a `/`, CR, LF or other control character.
+    #[error("refusing to request {path:?}: {reason}")]
+    BadPath {
+        /// The path or primary key.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The admin client could not talk to the server, or the response ended early.
     #[error("admin request to {url} failed")]
     Http {
         /// The URL.
         url: String,
         /// The cause.
         #[source]
-        source: std::io::Error,
+        source: reqwest::Error,
     },
-    /// The admin client got a response it could not parse.
-    #[error("malformed HTTP response from {url}: {reason}")]
+    /// The admin client got a response it could not use: a non-2xx status, or a body
+    /// that is not the expected JSON.
+    #[error("bad response from {url}: {reason}")]
     BadResponse {
         /// The URL.
         url: String,
-        /// What was wrong.
+        /// HTTP status, when one was received.
+        status: Option<u16>,
+        /// What was wrong, with the start of the body.
         reason: String,
     },
 }

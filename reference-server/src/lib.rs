@@ -34,19 +34,22 @@
 //! consumer: its backlog is dropped and it is closed with code 1008 "slow consumer"; the
 //! broadcaster never waits for it. [`Limits`] gives the worst-case memory per connection.
 
+mod access;
 pub mod admin;
 mod config;
 mod error;
-mod http;
+mod fd;
 mod registry;
 mod serializer;
 mod server;
+mod service;
 mod store;
 mod ws;
 
 pub use admin::{AdminClient, AdminResponse};
-pub use config::{Config, Fault, Faults, Limits, UserRecord};
+pub use config::{Access, Config, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, UserRecord};
 pub use error::Error;
+pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
 pub use registry::MemoryStats;
 pub use server::{ServerHandle, serve};
 
@@ -56,10 +59,7 @@ pub fn read_fixture(path: &std::path::Path) -> Result<Vec<UserRecord>, Error> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| Error::ParseFile {
-        path: path.to_owned(),
-        source,
-    })
+    store::parse_fixture(&text, path)
 }
 
 #[cfg(test)]

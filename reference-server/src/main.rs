@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use dcrf_reference_server::{AdminClient, Config, Fault, Limits, read_fixture, serve};
+use dcrf_reference_server::{
+    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, read_fixture, serve,
+};
 
 /// A reference server of the DCRF (djangochannelsrestframework 1.3.0) WebSocket protocol.
 ///
@@ -23,6 +25,12 @@ use dcrf_reference_server::{AdminClient, Config, Fault, Limits, read_fixture, se
 /// When ready it prints exactly one line on stdout, `listening on ws://ADDR/ws/`; logs go
 /// to stderr (set RUST_LOG, e.g. RUST_LOG=debug). SIGTERM or Ctrl-C shut it down gracefully
 /// (close 1001 to every socket) and exit 0.
+///
+/// Browsers: a request with an Origin header is served only from a loopback origin
+/// (http(s)://localhost, 127.0.0.0/8, [::1], any port) or one given with --allow-origin;
+/// the Host header must be an IP address, localhost or a name given with --allow-host
+/// (against DNS rebinding). The admin API needs Content-Type: application/json on a body,
+/// and Authorization: Bearer TOKEN when --admin-token is set.
 #[derive(Debug, Parser)]
 #[command(version, args_conflicts_with_subcommands = true, verbatim_doc_comment)]
 struct Cli {
@@ -66,7 +74,9 @@ struct ServeArgs {
     /// Most subscriptions one connection may hold; more are refused with a 429 error reply.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_subscriptions_per_connection)]
     max_subscriptions: usize,
-    /// Most WebSocket connections at once; more are refused with HTTP 503.
+    /// Most TCP connections at once (WebSocket and HTTP). Past it, a reserve of a few more
+    /// still get /healthz and the admin API, and WebSocket upgrades get HTTP 503.
+    /// Default: the RLIMIT_NOFILE soft limit minus a reserve of file descriptors.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
     /// Events that may wait for one connection; a full queue closes it with 1008 "slow consumer".
@@ -81,6 +91,26 @@ struct ServeArgs {
     /// Most bytes of subscriptions (request_ids and bookkeeping) one connection may hold; more gets a 429.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_subscription_bytes_per_connection)]
     max_subscription_bytes: usize,
+    /// Also accept requests whose Origin header is ORIGIN, such as https://app.example:8443
+    /// (repeatable); `*` accepts every origin. Without it: no Origin, or a loopback one.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Also accept requests whose Host header names NAME (repeatable); `*` accepts every
+    /// name. Without it: IP addresses, localhost and *.localhost.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// Require `Authorization: Bearer TOKEN` on the admin API (/healthz stays open).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DCRF_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Milliseconds a client has to send a complete request head; an idle keep-alive
+    /// connection is closed after as long.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_HEAD_TIMEOUT.as_millis() as u64)]
+    head_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +118,14 @@ struct AdminArgs {
     /// Base URL of the server's HTTP side.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
     url: String,
+    /// Send `Authorization: Bearer TOKEN` (the server's --admin-token).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DCRF_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     action: AdminAction,
 }
@@ -165,18 +203,17 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let limits = limits(&args);
     let mut config = Config {
         data_file: args.data,
         faults: args.faults.into_iter().collect(),
-        limits: Limits {
-            max_frame_bytes: args.max_frame_bytes,
-            max_subscriptions_per_connection: args.max_subscriptions,
-            max_connections: args.max_connections,
-            outbound_queue_frames: args.queue_frames,
-            outbound_queue_bytes: args.queue_bytes,
-            max_request_id_bytes: args.max_request_id_bytes,
-            max_subscription_bytes_per_connection: args.max_subscription_bytes,
+        limits,
+        access: Access {
+            allowed_origins: args.allow_origins,
+            allowed_hosts: args.allow_hosts,
+            admin_token: args.admin_token.filter(|token| !token.is_empty()),
         },
+        head_timeout: std::time::Duration::from_millis(args.head_timeout_ms.max(1)),
         ..Config::default()
     };
     if let Some(path) = &args.fixture {
@@ -194,6 +231,21 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The limits the flags set; the others keep their defaults.
+// Field by field, so that a limit added to `Limits` needs no change here.
+#[allow(clippy::field_reassign_with_default)]
+fn limits(args: &ServeArgs) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_frame_bytes = args.max_frame_bytes;
+    limits.max_subscriptions_per_connection = args.max_subscriptions;
+    limits.max_connections = args.max_connections;
+    limits.outbound_queue_frames = args.queue_frames;
+    limits.outbound_queue_bytes = args.queue_bytes;
+    limits.max_request_id_bytes = args.max_request_id_bytes;
+    limits.max_subscription_bytes_per_connection = args.max_subscription_bytes;
+    limits
 }
 
 /// Binds with a deep accept backlog: bursts of thousands of connects (the load tool's idle
@@ -228,32 +280,45 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let client = AdminClient::new(&args.url)?;
-    let response = match &args.action {
+    let mut client = AdminClient::new(&args.url)?;
+    if let Some(token) = args.token {
+        client = client.with_token(token);
+    }
+    let result = match &args.action {
         AdminAction::Create {
             username,
             email,
             password,
-        } => client.create(username, email, password.as_deref()).await?,
+        } => client
+            .create(username, email, password.as_deref())
+            .await
+            .map(Some),
         AdminAction::Update {
             pk,
             username,
             email,
-        } => {
-            client
-                .update(*pk, username.as_deref(), email.as_deref())
-                .await?
-        }
-        AdminAction::Delete { pk } => client.delete(*pk).await?,
-        AdminAction::Get { pk } => client.get(*pk).await?,
+        } => client
+            .update(*pk, username.as_deref(), email.as_deref())
+            .await
+            .map(Some),
+        AdminAction::Delete { pk } => client.delete(*pk).await.map(|()| None),
+        AdminAction::Get { pk } => client.get(*pk).await.map(Some),
     };
-    if !response.body.is_empty() {
-        println!("{}", response.body);
-    }
-    if response.is_success() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("admin API answered HTTP {}", response.status);
-        Ok(ExitCode::FAILURE)
+    match result {
+        Ok(user) => {
+            if let Some(user) = user {
+                println!("{user}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            error @ Error::BadResponse {
+                status: Some(_), ..
+            },
+        ) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => Err(error.into()),
     }
 }

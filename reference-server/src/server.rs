@@ -1,28 +1,51 @@
 //! The shared state of a running server, the accept loop and the handle.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{RwLock, RwLockReadGuard, watch};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, RwLock, RwLockReadGuard, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::fd::OVERFLOW_CONNECTIONS;
 use crate::registry::SubscriptionRegistry;
+use crate::service::{ConnContext, PendingUpgrade};
 use crate::store::{Applied, Mutation, Table, persist};
 use crate::{Config, Error};
 
 /// How long `shutdown` waits for connections to finish their close handshake.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Largest request head accepted (hyper answers 431 past it).
+const MAX_HEAD: usize = 16 * 1024;
+/// Most header lines in a request head.
+const MAX_HEADERS: usize = 64;
+/// The first pause after a failed `accept` (EMFILE...); it doubles up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest pause after a failed `accept`.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// State shared by every connection of one server.
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) config: Config,
+    /// Where the table is persisted: the data file, or its symlink's target.
+    data_path: Option<PathBuf>,
     table: RwLock<Table>,
     registry: Mutex<SubscriptionRegistry>,
+    /// Open WebSocket connections.
     pub(crate) connections: AtomicUsize,
+    /// `max_connections`, at least 1.
+    connection_limit: usize,
+    /// One permit per TCP connection, up to `connection_limit`.
+    slots: Arc<Semaphore>,
+    /// One permit per connection accepted past `max_connections` (the reserve).
+    overflow: Arc<Semaphore>,
     next_conn_id: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -36,7 +59,33 @@ pub(crate) enum MutateError<E> {
     Persist(Error),
 }
 
+/// The right of one TCP connection to be open; released when the connection ends.
+enum Slot {
+    /// Within `max_connections`.
+    Regular(#[allow(dead_code)] OwnedSemaphorePermit),
+    /// Past it, out of the reserve: health and admin only, WebSocket upgrades get 503.
+    Overflow(#[allow(dead_code)] OwnedSemaphorePermit),
+}
+
 impl Server {
+    /// A slot for a new connection, or `None` when even the reserve is used up.
+    fn take_slot(&self) -> Option<Slot> {
+        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Some(Slot::Regular(permit));
+        }
+        Arc::clone(&self.overflow)
+            .try_acquire_owned()
+            .ok()
+            .map(Slot::Overflow)
+    }
+
+    /// TCP connections open right now, counted ones and reserve ones.
+    fn open_connections(&self) -> usize {
+        let limit = self.connection_limit;
+        (limit - self.slots.available_permits().min(limit))
+            + (OVERFLOW_CONNECTIONS - self.overflow.available_permits().min(OVERFLOW_CONNECTIONS))
+    }
+
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -68,7 +117,7 @@ impl Server {
                 source: std::io::Error::other("primary key space exhausted"),
             }));
         };
-        if let Some(path) = &self.config.data_file
+        if let Some(path) = &self.data_path
             && let Err(error) = persist(&table, path).await
         {
             table.undo(undo);
@@ -113,6 +162,12 @@ impl ServerHandle {
         self.server.connections.load(Ordering::Relaxed)
     }
 
+    /// Number of TCP connections open right now, WebSocket and plain HTTP, including the
+    /// ones served out of the reserve past `max_connections`.
+    pub fn tcp_connection_count(&self) -> usize {
+        self.server.open_connections()
+    }
+
     /// Number of live subscriptions, (connection, instance, request_id) triples.
     pub fn subscription_count(&self) -> usize {
         self.server.registry().len()
@@ -124,8 +179,9 @@ impl ServerHandle {
         self.server.registry().memory_stats()
     }
 
-    /// Stops gracefully: stops accepting, sends close code 1001 to every WebSocket, waits
-    /// (up to 5 s) for the close handshakes, and returns once every change is on disk.
+    /// Stops gracefully: stops accepting, closes idle HTTP connections at once, lets a
+    /// request in progress finish, sends close code 1001 to every WebSocket, waits (up to
+    /// 5 s) for the close handshakes, and returns once every change is on disk.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_loop.await;
@@ -141,21 +197,44 @@ impl ServerHandle {
 /// Returns once the store is loaded; the server runs on the current Tokio runtime.
 pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
-    let table = load_table(&config)?;
-    if let Some(path) = &config.data_file {
+    let (table, data_path) = load_table(&config)?;
+    if let Some(path) = &data_path {
         persist(&table, path).await?;
+    }
+    let limit = config
+        .limits
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS);
+    if let Some(soft) = crate::fd::nofile_soft_limit()
+        && limit as u64 + crate::fd::FD_RESERVE as u64 > soft
+    {
+        tracing::warn!(
+            max_connections = limit,
+            nofile = soft,
+            reserve = crate::fd::FD_RESERVE,
+            "max_connections leaves less than the fd reserve under RLIMIT_NOFILE: accept may fail with EMFILE before the limit is reached"
+        );
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = Arc::new(Server {
         config,
+        data_path,
         table: RwLock::new(table),
         registry: Mutex::new(SubscriptionRegistry::default()),
         connections: AtomicUsize::new(0),
+        connection_limit: limit,
+        slots: Arc::new(Semaphore::new(limit)),
+        overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
         next_conn_id: AtomicU64::new(1),
         shutdown: shutdown_rx,
     });
     let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&server)));
-    tracing::info!(%local_addr, faults = ?server.config.faults.enabled(), "serving");
+    tracing::info!(
+        %local_addr,
+        max_connections = limit,
+        faults = ?server.config.faults.enabled(),
+        "serving"
+    );
     Ok(ServerHandle {
         local_addr,
         shutdown: shutdown_tx,
@@ -164,30 +243,82 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
     })
 }
 
-fn load_table(config: &Config) -> Result<Table, Error> {
-    if let Some(path) = &config.data_file
-        && path.exists()
-    {
-        return Table::read_file(path);
-    }
-    Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"))
+/// Loads the table, and says where to persist it: the data file, or the target of a
+/// data file that is a symlink.
+fn load_table(config: &Config) -> Result<(Table, Option<PathBuf>), Error> {
+    let fixture = || Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"));
+    let Some(path) = &config.data_file else {
+        return Ok((fixture()?, None));
+    };
+    let (target, exists) = crate::store::prepare_data_file(path)?;
+    let table = if exists {
+        Table::read_file(&target)?
+    } else {
+        fixture()?
+    };
+    Ok((table, Some(target)))
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
     let mut shutdown = server.shutdown.clone();
     let mut tasks = JoinSet::new();
+    // Accept failures in a row (EMFILE...), and the pause after the last one.
+    let mut failing: Option<(u64, Duration)> = None;
+    // Connections closed at once since the reserve ran out.
+    let mut turned_away: u64 = 0;
     loop {
         tokio::select! {
-            _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
+            () = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if let Some((failures, _)) = failing.take() {
+                        tracing::info!(failures, "accepting connections again");
+                    }
+                    let Some(slot) = server.take_slot() else {
+                        // Past the reserve: closing at once keeps the descriptors free.
+                        if turned_away == 0 {
+                            tracing::warn!(
+                                limit = server.config.limits.max_connections,
+                                reserve = OVERFLOW_CONNECTIONS,
+                                "connection limit and reserve used up: closing new connections"
+                            );
+                        }
+                        turned_away += 1;
+                        drop(stream);
+                        continue;
+                    };
+                    if turned_away > 0 {
+                        tracing::info!(turned_away, "serving new connections again");
+                        turned_away = 0;
+                    }
                     let _ = stream.set_nodelay(true);
-                    tasks.spawn(crate::http::handle_connection(Arc::clone(&server), stream, peer));
+                    tasks.spawn(serve_connection(Arc::clone(&server), stream, peer, slot));
                 }
                 Err(error) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let pause = match &mut failing {
+                        None => {
+                            tracing::warn!(
+                                %error,
+                                fd_exhausted = crate::fd::is_fd_exhaustion(&error),
+                                "accept failed; backing off (logged once until accept works again)"
+                            );
+                            failing = Some((1, ACCEPT_BACKOFF_MIN));
+                            ACCEPT_BACKOFF_MIN
+                        }
+                        Some((failures, pause)) => {
+                            *failures += 1;
+                            *pause = (*pause * 2).min(ACCEPT_BACKOFF_MAX);
+                            *pause
+                        }
+                    };
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = stopped(&mut shutdown) => break,
+                    }
                 }
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -206,4 +337,55 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
         tasks.abort_all();
     }
     tracing::info!("stopped");
+}
+
+/// Serves one TCP connection to its end: HTTP requests (kept alive) until a WebSocket
+/// handshake hands it over to [`crate::ws`]. `slot` is held for the connection's life.
+async fn serve_connection(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, slot: Slot) {
+    let overflow = matches!(slot, Slot::Overflow(_));
+    let upgrade = PendingUpgrade::default();
+    let ctx = Arc::new(ConnContext {
+        server: Arc::clone(&server),
+        overflow,
+        upgrade: Arc::clone(&upgrade),
+    });
+    let service = service_fn(move |request| crate::service::handle(Arc::clone(&ctx), request));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(server.config.head_timeout)
+        .keep_alive(!overflow)
+        .max_buf_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut shutdown = server.shutdown.clone();
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopped(&mut shutdown) => {
+            // Closes an idle connection at once; a request in progress finishes first.
+            connection.as_mut().graceful_shutdown();
+            connection.as_mut().await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+    }
+    let pending = upgrade
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some((on_upgrade, endpoint)) = pending {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                server.connections.fetch_add(1, Ordering::SeqCst);
+                crate::ws::run(Arc::clone(&server), TokioIo::new(upgraded), endpoint).await;
+                server.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+            Err(error) => tracing::debug!(%peer, %error, "WebSocket upgrade failed"),
+        }
+    }
+    drop(slot);
 }

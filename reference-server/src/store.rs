@@ -55,16 +55,124 @@ pub(crate) enum Undo {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DataFile {
     next_pk: i64,
     users: Vec<UserRecord>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum AnyUserFile {
-    Data(DataFile),
-    Fixture(Vec<UserRecord>),
+/// What a user file may hold, for error messages.
+const USER_FILE_SHAPE: &str = r#"a JSON array of {"id", "username", "email", "password"?} objects, or a data file {"next_pk", "users": [...]}"#;
+/// What a fixture may hold, for error messages.
+const FIXTURE_SHAPE: &str = r#"a JSON array of {"id", "username", "email", "password"?} objects"#;
+
+fn parse_error(path: &Path, expected: &'static str, source: serde_json::Error) -> Error {
+    Error::ParseFile {
+        path: path.to_owned(),
+        expected,
+        source,
+    }
+}
+
+/// Parses a fixture: a JSON array of users. Errors name the line and column.
+pub(crate) fn parse_fixture(text: &str, path: &Path) -> Result<Vec<UserRecord>, Error> {
+    serde_json::from_str(text).map_err(|source| parse_error(path, FIXTURE_SHAPE, source))
+}
+
+/// Parses a fixture or a data file, by its first character: `[` a fixture, `{` a data
+/// file. Errors name the line and column and what was expected there (serde's message).
+fn parse_user_file(text: &str, path: &Path) -> Result<Table, Error> {
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let data: DataFile = serde_json::from_str(text)
+                .map_err(|source| parse_error(path, USER_FILE_SHAPE, source))?;
+            Table::from_parts(data.users, data.next_pk, path)
+        }
+        Some(b'[') => Table::from_users(parse_fixture(text, path)?, path),
+        // serde_json reports the position of the first unexpected character.
+        _ => match serde_json::from_str::<Vec<UserRecord>>(text) {
+            Ok(users) => Table::from_users(users, path),
+            Err(source) => Err(parse_error(path, USER_FILE_SHAPE, source)),
+        },
+    }
+}
+
+/// Prepares the data file at `path` before it is loaded: a symlink is followed (the
+/// target is read and written, atomically beside it; a dangling symlink is an error),
+/// and `*.tmpPID` files left beside it by a killed server are removed.
+///
+/// Returns the path to read and write, and whether it exists yet.
+pub(crate) fn prepare_data_file(path: &Path) -> Result<(PathBuf, bool), Error> {
+    let link = std::fs::symlink_metadata(path);
+    let target = match &link {
+        Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(source) => {
+                return Err(Error::DanglingSymlink {
+                    path: path.to_owned(),
+                    target: std::fs::read_link(path).unwrap_or_default(),
+                    source,
+                });
+            }
+        },
+        _ => path.to_owned(),
+    };
+    remove_stale_temporaries(path);
+    if target != path {
+        remove_stale_temporaries(&target);
+    }
+    match std::fs::metadata(&target) {
+        Ok(meta) if meta.is_file() => Ok((target, true)),
+        Ok(_) => Err(Error::ReadFile {
+            path: target,
+            source: std::io::Error::other("not a regular file"),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && link.is_err() => {
+            Ok((target, false))
+        }
+        Err(source) => Err(Error::ReadFile {
+            path: target,
+            source,
+        }),
+    }
+}
+
+/// Removes `NAME.tmpDIGITS` files beside `path`: temporary copies that a killed server
+/// never renamed. Failures are logged, not fatal.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Some(name) = name.to_str() else {
+        return;
+    };
+    let prefix = format!("{name}.tmp");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let stale = entry.path();
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {
+                tracing::info!(path = %stale.display(), "removed a stale temporary data file")
+            }
+            Err(error) => {
+                tracing::warn!(path = %stale.display(), %error, "cannot remove a stale temporary data file")
+            }
+        }
+    }
 }
 
 impl Table {
@@ -114,15 +222,7 @@ impl Table {
             path: path.to_owned(),
             source,
         })?;
-        let parsed: AnyUserFile =
-            serde_json::from_str(&text).map_err(|source| Error::ParseFile {
-                path: path.to_owned(),
-                source,
-            })?;
-        match parsed {
-            AnyUserFile::Data(data) => Table::from_parts(data.users, data.next_pk, path),
-            AnyUserFile::Fixture(users) => Table::from_users(users, path),
-        }
+        parse_user_file(&text, path)
     }
 
     /// The user with primary key `pk`.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use dcrf_protocol::{Action, Multiplexed, Operation, Reply, ReplyAction, Request, RequestId};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -122,18 +122,25 @@ struct Connection {
     sink: Arc<ConnSink>,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// The upgraded byte stream of a connection, whatever carries it.
+pub(crate) trait UpgradedIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> UpgradedIo for S {}
 
-/// Runs one upgraded connection to its end. `rest` holds bytes read after the HTTP head.
-pub(crate) async fn run(server: Arc<Server>, stream: TcpStream, rest: Vec<u8>, endpoint: Endpoint) {
+type Ws = WebSocketStream<Box<dyn UpgradedIo>>;
+
+/// Runs one upgraded connection to its end; `stream` is past the HTTP handshake.
+pub(crate) async fn run<S>(server: Arc<Server>, stream: S, endpoint: Endpoint)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let limits = server.config.limits;
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes));
-    let mut ws =
-        WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+    let stream: Box<dyn UpgradedIo> = Box::new(stream);
+    let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     let sink = ConnSink::new(
         limits.outbound_queue_frames,
         limits.outbound_queue_bytes,
