@@ -80,11 +80,7 @@ impl Correlator {
         let request_id = &reply.request_id;
         let action = reply.action_name();
         let answered = self.outstanding.iter().position(|request| {
-            request
-                .request_id
-                .as_ref()
-                .unwrap_or(&RequestId(Value::Null))
-                == request_id
+            request.request_id.as_ref().unwrap_or(&RequestId::null()) == request_id
                 && action.is_none_or(|action| *action == request.action)
         });
         if let Some(index) = answered {

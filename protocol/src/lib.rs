@@ -27,6 +27,7 @@
 //! ```
 
 pub mod action;
+#[cfg(feature = "schema")]
 pub mod asyncapi;
 pub mod correlate;
 pub mod error;
@@ -35,7 +36,9 @@ pub mod multiplex;
 pub mod reply;
 pub mod request;
 pub mod request_id;
+#[cfg(feature = "schema")]
 pub mod schema;
+#[cfg(feature = "validate")]
 pub mod validate;
 
 pub use action::{Action, ReplyAction};
@@ -44,8 +47,10 @@ pub use error::Error;
 pub use multiplex::Multiplexed;
 pub use reply::Reply;
 pub use request::{DEFAULT_LOOKUP_FIELD, Operation, Request};
-pub use request_id::{RequestId, SubscriptionId};
+pub use request_id::{RequestId, RequestIdKind, SubscriptionId};
+#[cfg(feature = "schema")]
 pub use schema::{Direction, Draft, MessageKind};
+#[cfg(feature = "validate")]
 pub use validate::{FrameError, FrameValidator, Violation};
 
 #[doc = include_str!("../SPEC.md")]

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use serde_json::{Map, Value};
@@ -35,6 +36,7 @@ macro_rules! action_tag {
             }
         }
 
+        #[cfg(feature = "schema")]
         impl JsonSchema for $name {
             fn schema_name() -> Cow<'static, str> {
                 stringify!($name).into()
@@ -96,6 +98,7 @@ impl<'de, const CODE: u16> Deserialize<'de> for Status<CODE> {
     }
 }
 
+#[cfg(feature = "schema")]
 impl<const CODE: u16> JsonSchema for Status<CODE> {
     fn schema_name() -> Cow<'static, str> {
         format!("Status{CODE}").into()
@@ -131,6 +134,7 @@ impl<'de> Deserialize<'de> for NoErrors {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for NoErrors {
     fn schema_name() -> Cow<'static, str> {
         "NoErrors".into()
@@ -150,6 +154,7 @@ impl JsonSchema for NoErrors {
 #[serde(transparent)]
 pub struct Lookup(pub Value);
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Lookup {
     fn schema_name() -> Cow<'static, str> {
         "Lookup".into()
@@ -168,8 +173,9 @@ impl JsonSchema for Lookup {
 pub type Instance = Map<String, Value>;
 
 /// Request `retrieve`: read one instance (SPEC §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1})))]
 pub struct RetrieveRequest {
     /// Always `retrieve`.
     pub action: tag::Retrieve,
@@ -184,8 +190,9 @@ pub struct RetrieveRequest {
 }
 
 /// Request `subscribe_instance`: subscribe to changes of one instance (SPEC §5.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1})))]
 pub struct SubscribeInstanceRequest {
     /// Always `subscribe_instance`.
     pub action: tag::SubscribeInstance,
@@ -199,11 +206,12 @@ pub struct SubscribeInstanceRequest {
 }
 
 /// Request `unsubscribe_instance`: cancel the subscriptions of this socket to one instance (SPEC §5.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"action": "unsubscribe_instance", "request_id": 1550052, "pk": 1}),
     example = serde_json::json!({"action": "unsubscribe_instance", "pk": 1})
-)]
+))]
 pub struct UnsubscribeInstanceRequest {
     /// Always `unsubscribe_instance`.
     pub action: tag::UnsubscribeInstance,
@@ -218,8 +226,9 @@ pub struct UnsubscribeInstanceRequest {
 }
 
 /// Request `list`: read every instance (SPEC §6.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "list", "request_id": 7}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "list", "request_id": 7})))]
 pub struct ListRequest {
     /// Always `list`.
     pub action: tag::List,
@@ -232,8 +241,9 @@ pub struct ListRequest {
 }
 
 /// Request `create`: create an instance from `data` (SPEC §6.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}})))]
 pub struct CreateRequest {
     /// Always `create`.
     pub action: tag::Create,
@@ -248,8 +258,9 @@ pub struct CreateRequest {
 }
 
 /// Request `update`: replace the fields of an instance (SPEC §6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}})))]
 pub struct UpdateRequest {
     /// Always `update`.
     pub action: tag::Update,
@@ -266,8 +277,9 @@ pub struct UpdateRequest {
 }
 
 /// Request `patch`: change some fields of an instance (SPEC §6.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}})))]
 pub struct PatchRequest {
     /// Always `patch`.
     pub action: tag::Patch,
@@ -284,8 +296,9 @@ pub struct PatchRequest {
 }
 
 /// Request `delete`: delete an instance (SPEC §6.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1})))]
 pub struct DeleteRequest {
     /// Always `delete`.
     pub action: tag::Delete,
@@ -300,8 +313,9 @@ pub struct DeleteRequest {
 }
 
 /// Reply to `retrieve`: the serialized instance, status 200 (SPEC §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050})))]
 pub struct RetrieveReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -316,8 +330,9 @@ pub struct RetrieveReply {
 }
 
 /// Reply to `subscribe_instance`: status 201, data null (SPEC §5.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050})))]
 pub struct SubscribeInstanceReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -332,11 +347,12 @@ pub struct SubscribeInstanceReply {
 }
 
 /// Reply to `unsubscribe_instance`: status 204, data null (SPEC §5.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": 1550052}),
     example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null})
-)]
+))]
 pub struct UnsubscribeInstanceReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -351,8 +367,9 @@ pub struct UnsubscribeInstanceReply {
 }
 
 /// Pushed `update` event: the instance changed; data is the instance as serialized when the event is delivered (SPEC §5.5). The reply to an `update` request has the same shape (SPEC §6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050})))]
 pub struct UpdateEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -367,16 +384,21 @@ pub struct UpdateEvent {
 }
 
 /// The data of a `delete` event: the primary key of the deleted instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct DeletedInstance {
     /// Primary key of the deleted instance.
-    #[schemars(schema_with = "crate::request_id::any_value")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::request_id::any_value")
+    )]
     pub pk: Value,
 }
 
 /// Pushed `delete` event: the instance was deleted (SPEC §5.6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050})))]
 pub struct DeleteEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -391,8 +413,9 @@ pub struct DeleteEvent {
 }
 
 /// Reply to `list`: every instance, status 200 (SPEC §6.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7})))]
 pub struct ListReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -407,8 +430,9 @@ pub struct ListReply {
 }
 
 /// Reply to `create`: the new instance, status 201 (SPEC §6.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8})))]
 pub struct CreateReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -423,8 +447,9 @@ pub struct CreateReply {
 }
 
 /// Pushed `create` event: a subscribed instance was saved after its row had been deleted, so Django inserted it again; data is the instance (SPEC §5.6.3, §10.9).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46})))]
 pub struct CreateEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -439,8 +464,9 @@ pub struct CreateEvent {
 }
 
 /// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10})))]
 pub struct PatchReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -455,8 +481,9 @@ pub struct PatchReply {
 }
 
 /// Reply to `delete`: status 204, data null (SPEC §6.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11})))]
 pub struct DeleteReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -475,6 +502,7 @@ pub struct DeleteReply {
 #[serde(transparent)]
 pub struct ErrorList(pub Vec<Value>);
 
+#[cfg(feature = "schema")]
 impl JsonSchema for ErrorList {
     fn schema_name() -> Cow<'static, str> {
         "ErrorList".into()
@@ -496,6 +524,7 @@ impl JsonSchema for ErrorList {
 #[serde(transparent)]
 pub struct ErrorStatus(pub u16);
 
+#[cfg(feature = "schema")]
 impl JsonSchema for ErrorStatus {
     fn schema_name() -> Cow<'static, str> {
         "ErrorStatus".into()
@@ -511,17 +540,21 @@ impl JsonSchema for ErrorStatus {
 }
 
 /// Any failure: a reply or event with a 4xx or 5xx status and at least one error (SPEC §7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1550050}),
     example = serde_json::json!({"errors": ["Method \"foo\" not allowed."], "data": null, "action": "foo", "response_status": 405, "request_id": 3}),
     example = serde_json::json!({"errors": ["Unable to find action in message body."], "data": null, "action": null, "response_status": 405, "request_id": null})
-)]
+))]
 pub struct ErrorReply {
     /// What went wrong.
     pub errors: ErrorList,
     /// Usually null.
-    #[schemars(schema_with = "crate::request_id::any_value")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::request_id::any_value")
+    )]
     pub data: Value,
     /// The request's action echoed back, the event name, or null.
     pub action: ReplyAction,

@@ -34,7 +34,7 @@ impl fmt::Display for Violation {
 }
 
 /// Why a frame failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
     /// The kind the frame was dispatched to, when it got that far.
     pub kind: Option<MessageKind>,
@@ -54,6 +54,8 @@ impl fmt::Display for FrameError {
         Ok(())
     }
 }
+
+impl std::error::Error for FrameError {}
 
 impl FrameError {
     fn single(kind: Option<MessageKind>, instance_path: &str, message: impl Into<String>) -> Self {

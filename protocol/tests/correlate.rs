@@ -63,7 +63,7 @@ fn a_subscription_turns_update_frames_into_events_until_unsubscribed() {
     correlator.sent(Request::new(Action::UnsubscribeInstance).with_arg("pk", 1));
     assert_eq!(
         correlator.received(&reply(json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null}))),
-        Classification::Reply { request_id: RequestId(serde_json::Value::Null), action: Action::UnsubscribeInstance }
+        Classification::Reply { request_id: RequestId::null(), action: Action::UnsubscribeInstance }
     );
     assert!(correlator.subscriptions().is_empty());
     assert!(matches!(
