@@ -38,6 +38,14 @@ pub enum Error {
     },
     /// The frame is well-formed JSON but not a valid message (field types, values).
     Invalid(serde_json::Error),
+    /// The frame is a valid reply, but its `data` does not fit the type asked for
+    /// ([`ServerFrame`](crate::ServerFrame)).
+    Data {
+        /// What `data` was read as.
+        expected: &'static str,
+        /// serde's report, with the path inside `data`.
+        source: serde_json::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -55,6 +63,9 @@ impl fmt::Display for Error {
                 write!(f, "action `{action}` requires the argument `{key}`")
             }
             Error::Invalid(_) => f.write_str("invalid message"),
+            Error::Data { expected, .. } => {
+                write!(f, "`data` is not {expected} of the expected type")
+            }
         }
     }
 }
@@ -62,7 +73,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Json(error) | Error::Invalid(error) => Some(error),
+            Error::Json(error) | Error::Invalid(error) | Error::Data { source: error, .. } => {
+                Some(error)
+            }
             _ => None,
         }
     }

@@ -497,10 +497,72 @@ pub struct DeleteReply {
     pub request_id: RequestId,
 }
 
-/// The errors of a failed frame: at least one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The `errors` of a failed frame: at least one error, each a message string or an object
+/// mapping each invalid field to its messages (SPEC §4.1, §6.6).
+///
+/// ```
+/// use dcrf_protocol::messages::ErrorList;
+///
+/// let errors: ErrorList = serde_json::from_str(r#"["Not found"]"#).unwrap();
+/// assert_eq!(errors.messages().collect::<Vec<_>>(), ["Not found"]);
+/// assert!(serde_json::from_str::<ErrorList>("[]").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct ErrorList(pub Vec<Value>);
+pub struct ErrorList(Vec<Value>);
+
+impl ErrorList {
+    /// The list, when it holds at least one error.
+    pub fn new(errors: Vec<Value>) -> Option<Self> {
+        (!errors.is_empty()).then_some(ErrorList(errors))
+    }
+
+    /// Every error as sent.
+    pub fn as_slice(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// The errors that are plain message strings, such as `"Not found"`.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(Value::as_str)
+    }
+
+    /// The messages of one field, from the errors that map fields to messages (a
+    /// serializer's validation errors, SPEC §6.6).
+    ///
+    /// ```
+    /// # use dcrf_protocol::messages::ErrorList;
+    /// let errors: ErrorList =
+    ///     serde_json::from_str(r#"[{"username": ["This field is required."]}]"#).unwrap();
+    /// assert_eq!(errors.field("username"), ["This field is required."]);
+    /// ```
+    pub fn field(&self, name: &str) -> Vec<&str> {
+        let mut messages = Vec::new();
+        for error in &self.0 {
+            match error.get(name) {
+                Some(Value::String(message)) => messages.push(message.as_str()),
+                Some(Value::Array(items)) => {
+                    messages.extend(items.iter().filter_map(Value::as_str))
+                }
+                _ => {}
+            }
+        }
+        messages
+    }
+
+    /// The errors, giving up the list.
+    pub fn into_vec(self) -> Vec<Value> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let errors = Vec::<Value>::deserialize(deserializer)?;
+        ErrorList::new(errors)
+            .ok_or_else(|| D::Error::custom("a failed frame carries at least one error"))
+    }
+}
 
 #[cfg(feature = "schema")]
 impl JsonSchema for ErrorList {
@@ -520,9 +582,39 @@ impl JsonSchema for ErrorList {
 }
 
 /// A 4xx or 5xx status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// ```
+/// use dcrf_protocol::messages::ErrorStatus;
+///
+/// assert_eq!(ErrorStatus::new(404).map(ErrorStatus::code), Some(404));
+/// assert!(serde_json::from_str::<ErrorStatus>("200").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct ErrorStatus(pub u16);
+pub struct ErrorStatus(u16);
+
+impl ErrorStatus {
+    /// The status, when it is a 4xx or 5xx code.
+    pub fn new(code: u16) -> Option<Self> {
+        (400..=599).contains(&code).then_some(ErrorStatus(code))
+    }
+
+    /// The code.
+    pub fn code(self) -> u16 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = u16::deserialize(deserializer)?;
+        ErrorStatus::new(code).ok_or_else(|| {
+            D::Error::custom(format_args!(
+                "expected a 4xx or 5xx response_status, found {code}"
+            ))
+        })
+    }
+}
 
 #[cfg(feature = "schema")]
 impl JsonSchema for ErrorStatus {

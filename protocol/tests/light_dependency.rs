@@ -102,7 +102,7 @@ fn an_importer_keeps_its_own_serde_behaviour() {
         "--offline",
         "--locked",
     ]);
-    assert!(output.contains("test result: ok. 5 passed"), "{output}");
+    assert!(output.contains("test result: ok. 6 passed"), "{output}");
 }
 
 /// The importer runs `--offline`: every crate its lock file pins must be one the workspace

@@ -1,6 +1,6 @@
 //! Importing dcrf-protocol (default features) changes nothing in the importer's own serde code.
 
-use dcrf_protocol::{Reply, Request};
+use dcrf_protocol::{Body, Reply, Request, ServerFrame};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -66,4 +66,27 @@ fn a_big_request_id_prints_back_exactly() {
 fn a_float_request_id_keeps_its_digits() {
     let request = r#"{"action":"list","request_id":1.50}"#;
     assert_eq!(Request::from_frame(request).expect("request").to_frame(), request);
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Product {
+    id: String,
+    name: String,
+    #[serde(flatten)]
+    price: Inner,
+}
+
+#[test]
+fn server_frames_read_into_the_importers_own_types() {
+    let event = r#"{"errors": [], "data": {"id": "p1", "name": "Tea", "price": 4.5}, "action": "update", "response_status": 200, "request_id": 18446744073709551617}"#;
+    let frame = ServerFrame::<Product>::from_frame(event).expect("event");
+    assert_eq!(frame.request_id.raw(), "18446744073709551617");
+    assert_eq!(
+        frame.body,
+        Body::Instance(Product {
+            id: "p1".into(),
+            name: "Tea".into(),
+            price: Inner { price: 4.5 },
+        })
+    );
 }
