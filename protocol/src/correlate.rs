@@ -6,6 +6,7 @@ use crate::{Action, Reply, Request, RequestId};
 
 /// What a server frame is, from the point of view of one client socket.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Classification {
     /// The reply to the outstanding request with this request_id and action.
     Reply {
@@ -31,6 +32,7 @@ pub enum Classification {
 
 /// A subscription the server acknowledged.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Subscription {
     /// The subscribing request's request_id.
     pub request_id: RequestId,

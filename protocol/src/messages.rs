@@ -3,6 +3,28 @@
 //! `Request` and `Reply` carry every frame; the types here are their refinements for
 //! one action and outcome, with constant action names and statuses, so each schema states
 //! exactly what a frame of that kind holds.
+//!
+//! Each type checks what its schema says when it is deserialized: the constant action and
+//! status, empty `errors` on success ([`NoErrors`]), at least one error and a 4xx/5xx status
+//! on failure ([`ErrorList`], [`ErrorStatus`]), a string or number request_id for a
+//! subscription ([`SubscriptionId`]).
+//!
+//! The request types keep the keys they do not name in `extra`; serde reads such
+//! (`#[serde(flatten)]`) types through a buffer of values, so their request_id keeps the
+//! digits of a number beyond 2^64 only with serde_json's `arbitrary_precision`.
+//! [`Request`](crate::Request) always keeps them.
+//!
+//! ```
+//! use dcrf_protocol::messages::{DeleteEvent, ErrorReply, RetrieveReply};
+//!
+//! let frame = r#"{"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 5}"#;
+//! let event: DeleteEvent = serde_json::from_str(frame).unwrap();
+//! assert_eq!(event.data.pk, 1);
+//! // A delete event is not a retrieve reply, and a failure needs an error.
+//! assert!(serde_json::from_str::<RetrieveReply>(frame).is_err());
+//! let empty = r#"{"errors": [], "data": null, "action": "retrieve", "response_status": 404, "request_id": 5}"#;
+//! assert!(serde_json::from_str::<ErrorReply>(empty).is_err());
+//! ```
 
 use std::borrow::Cow;
 
@@ -169,6 +191,12 @@ impl JsonSchema for Lookup {
     }
 }
 
+/// Deserializes a key that is present, even as null, into `Some`: a request_id of null is
+/// sent, and echoed, unlike an absent one.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RequestId>, D::Error> {
+    RequestId::deserialize(deserializer).map(Some)
+}
+
 /// A serialized instance: the fields the serializer outputs.
 pub type Instance = Map<String, Value>;
 
@@ -180,7 +208,11 @@ pub struct RetrieveRequest {
     /// Always `retrieve`.
     pub action: tag::Retrieve,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to read.
     pub pk: Lookup,
@@ -216,7 +248,11 @@ pub struct UnsubscribeInstanceRequest {
     /// Always `unsubscribe_instance`.
     pub action: tag::UnsubscribeInstance,
     /// Echoed back in the reply; optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to stop watching.
     pub pk: Lookup,
@@ -233,7 +269,11 @@ pub struct ListRequest {
     /// Always `list`.
     pub action: tag::List,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// Other keys, passed to the action.
     #[serde(flatten)]
@@ -248,7 +288,11 @@ pub struct CreateRequest {
     /// Always `create`.
     pub action: tag::Create,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The fields of the new instance, as the serializer reads them.
     pub data: Map<String, Value>,
@@ -265,7 +309,11 @@ pub struct UpdateRequest {
     /// Always `update`.
     pub action: tag::Update,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to update.
     pub pk: Lookup,
@@ -284,7 +332,11 @@ pub struct PatchRequest {
     /// Always `patch`.
     pub action: tag::Patch,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to change.
     pub pk: Lookup,
@@ -303,7 +355,11 @@ pub struct DeleteRequest {
     /// Always `delete`.
     pub action: tag::Delete,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to delete.
     pub pk: Lookup,

@@ -9,6 +9,7 @@ use serde_json::Value;
 /// `stream`; replies and events come back wrapped the same way. dcrf-client speaks this
 /// envelope by default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
     title = "Multiplexed",

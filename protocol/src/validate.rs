@@ -15,6 +15,7 @@ use crate::schema::{Draft, MessageKind};
 
 /// One reason a frame does not match its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// JSON Pointer to the offending value in the frame ("" for the frame itself).
     pub instance_path: String,
@@ -35,6 +36,7 @@ impl fmt::Display for Violation {
 
 /// Why a frame failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FrameError {
     /// The kind the frame was dispatched to, when it got that far.
     pub kind: Option<MessageKind>,
