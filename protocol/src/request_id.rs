@@ -50,7 +50,11 @@ use serde_json::{Map, Value};
 /// assert_eq!(RequestId::parse("1.50").unwrap().raw(), "1.50");
 /// ```
 #[derive(Clone)]
-pub struct RequestId {
+pub struct RequestId(Box<Parts>);
+
+/// The text, the value and the comparison key, boxed: a `RequestId` is one pointer wide.
+#[derive(Clone)]
+struct Parts {
     raw: Box<RawValue>,
     value: Value,
     key: Key,
@@ -109,17 +113,17 @@ impl RequestId {
             Value::Number(_) => number_key(raw.get()),
             other => key_of(other),
         };
-        RequestId { raw, value, key }
+        RequestId(Box::new(Parts { raw, value, key }))
     }
 
     /// The JSON text, exactly as received (surrounding whitespace removed).
     pub fn raw(&self) -> &str {
-        self.raw.get()
+        self.0.raw.get()
     }
 
     /// The JSON text as a [`RawValue`].
     pub fn as_raw(&self) -> &RawValue {
-        &self.raw
+        &self.0.raw
     }
 
     /// The JSON value. Its numbers keep their digits only when serde_json's
@@ -131,12 +135,12 @@ impl RequestId {
     /// assert_eq!(id.as_value(), &serde_json::json!("7c5d2f7e"));
     /// ```
     pub fn as_value(&self) -> &Value {
-        &self.value
+        &self.0.value
     }
 
     /// The JSON value, giving up the text (see [`as_value`](Self::as_value)).
     pub fn into_value(self) -> Value {
-        self.value
+        self.0.value
     }
 
     /// The JSON type of the id.
@@ -147,7 +151,7 @@ impl RequestId {
     /// assert_eq!(RequestId::from(1550050u64).kind(), RequestIdKind::Integer);
     /// ```
     pub fn kind(&self) -> RequestIdKind {
-        match &self.value {
+        match &self.0.value {
             Value::Null => RequestIdKind::Null,
             Value::Bool(_) => RequestIdKind::Boolean,
             Value::Number(_) if is_integer_literal(self.raw()) => RequestIdKind::Integer,
@@ -160,7 +164,7 @@ impl RequestId {
 
     /// Whether this is `null`.
     pub fn is_null(&self) -> bool {
-        self.value.is_null()
+        self.0.value.is_null()
     }
 
     /// Whether a server can key a subscription on this value (SPEC §5.3): a string or a number.
@@ -171,7 +175,7 @@ impl RequestId {
     /// assert!(!RequestId::null().is_subscription_key());
     /// ```
     pub fn is_subscription_key(&self) -> bool {
-        matches!(self.value, Value::String(_) | Value::Number(_))
+        matches!(self.0.value, Value::String(_) | Value::Number(_))
     }
 }
 
@@ -195,7 +199,7 @@ impl fmt::Display for RequestId {
 
 impl PartialEq for RequestId {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.0.key == other.0.key
     }
 }
 
@@ -203,7 +207,7 @@ impl Eq for RequestId {}
 
 impl Hash for RequestId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.0.key.hash(state);
     }
 }
 
@@ -215,7 +219,7 @@ impl From<Value> for RequestId {
             Value::Number(_) => number_key(raw.get()),
             other => key_of(other),
         };
-        RequestId { raw, value, key }
+        RequestId(Box::new(Parts { raw, value, key }))
     }
 }
 
@@ -252,7 +256,7 @@ impl From<String> for RequestId {
 impl Serialize for RequestId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // serde_json's serializers print the raw text; others see the JSON value.
-        self.raw.serialize(serializer)
+        self.0.raw.serialize(serializer)
     }
 }
 
