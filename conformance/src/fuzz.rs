@@ -586,7 +586,7 @@ impl Sut<'_> {
         let request_id = request
             .request_id
             .clone()
-            .map(|id| id.0)
+            .map(|id| id.into_value())
             .unwrap_or(Value::Null);
         let action = request.action.to_string();
         let until = self.until();

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -87,13 +86,14 @@ impl<'de> Deserialize<'de> for Action {
     }
 }
 
-impl JsonSchema for Action {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Action {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Action".into()
     }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
             "description": "Name of the action to run. DCRF's mixins define retrieve, subscribe_instance, unsubscribe_instance, list, create, update, patch and delete; a consumer may define others.",
             "type": "string",
             "examples": ["retrieve", "subscribe_instance"]
@@ -165,13 +165,14 @@ impl<'de> Deserialize<'de> for ReplyAction {
     }
 }
 
-impl JsonSchema for ReplyAction {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ReplyAction {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "ReplyAction".into()
     }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
             "description": "The action of the request this frame answers, echoed unchanged (even when it is not a string), the event name (update, delete) of a pushed event, or null when the request had no action.",
             "type": crate::request_id::ANY_JSON_TYPE,
             "examples": ["retrieve", "update", null]

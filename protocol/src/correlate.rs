@@ -6,6 +6,7 @@ use crate::{Action, Reply, Request, RequestId};
 
 /// What a server frame is, from the point of view of one client socket.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Classification {
     /// The reply to the outstanding request with this request_id and action.
     Reply {
@@ -18,7 +19,8 @@ pub enum Classification {
     Event {
         /// The request_id of the subscribing request.
         subscription: RequestId,
-        /// The event name: `update` or `delete`.
+        /// The event name: `update`, `delete`, or `create` when a deleted instance is saved
+        /// again (SPEC §5.6.3).
         action: Action,
     },
     /// Neither: the frame answers nothing outstanding and belongs to no subscription.
@@ -30,6 +32,7 @@ pub enum Classification {
 
 /// A subscription the server acknowledged.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Subscription {
     /// The subscribing request's request_id.
     pub request_id: RequestId,
@@ -43,7 +46,23 @@ pub struct Subscription {
 /// `subscribe_instance` with a 2xx status opens a subscription; a reply to
 /// `unsubscribe_instance` with a 2xx status closes every subscription to that lookup.
 /// A request_id in use by a live subscription MUST NOT be reused for a request whose
-/// action is `update` or `delete` (SPEC §4.3): its reply could not be told from an event.
+/// action is `update`, `delete` or `create` (SPEC §4.3): its reply could not be told from
+/// an event. Events are `update` and `delete`, and `create` when a subscribed instance is
+/// saved again after its row was deleted (SPEC §5.6.3).
+///
+/// ```
+/// use dcrf_protocol::{Action, Classification, Correlator, Reply, Request, RequestId};
+///
+/// let mut correlator = Correlator::new("pk");
+/// correlator.sent(Request::new(Action::SubscribeInstance).with_request_id(5u64).with_arg("pk", 1));
+/// let subscribed = Reply::from_frame(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 5}"#).unwrap();
+/// assert!(matches!(correlator.received(&subscribed), Classification::Reply { .. }));
+/// let event = Reply::from_frame(r#"{"errors": [], "data": {"id": 1}, "action": "update", "response_status": 200, "request_id": 5}"#).unwrap();
+/// assert_eq!(
+///     correlator.received(&event),
+///     Classification::Event { subscription: RequestId::from(5u64), action: Action::Update }
+/// );
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Correlator {
     lookup_field: String,
@@ -80,11 +99,7 @@ impl Correlator {
         let request_id = &reply.request_id;
         let action = reply.action_name();
         let answered = self.outstanding.iter().position(|request| {
-            request
-                .request_id
-                .as_ref()
-                .unwrap_or(&RequestId(Value::Null))
-                == request_id
+            request.request_id.as_ref().unwrap_or(&RequestId::null()) == request_id
                 && action.is_none_or(|action| *action == request.action)
         });
         if let Some(index) = answered {
@@ -98,7 +113,7 @@ impl Correlator {
             };
         }
         match action {
-            Some(event @ (Action::Update | Action::Delete))
+            Some(event @ (Action::Update | Action::Delete | Action::Create))
                 if self
                     .subscriptions
                     .iter()

@@ -1,28 +1,26 @@
 //! The crate's error type.
 
+use std::fmt;
+
 use crate::Action;
 
 /// Why a frame could not be read as a message of this protocol.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The text is not JSON.
-    #[error("frame is not valid JSON")]
-    Json(#[source] serde_json::Error),
+    Json(serde_json::Error),
     /// The frame is JSON, but not an object (SPEC §2.2).
-    #[error("frame is a JSON {found}, not an object")]
     NotAnObject {
         /// JSON type of the frame.
         found: &'static str,
     },
     /// A key the message kind requires is absent.
-    #[error("missing key `{key}`")]
     MissingKey {
         /// The key.
         key: &'static str,
     },
     /// A key holds a value of the wrong JSON type.
-    #[error("`{key}` must be {expected}, found {found}")]
     WrongType {
         /// The key.
         key: &'static str,
@@ -32,7 +30,6 @@ pub enum Error {
         found: &'static str,
     },
     /// An action is missing an argument it requires, such as the lookup argument.
-    #[error("action `{action}` requires the argument `{key}`")]
     MissingArgument {
         /// The action.
         action: Action,
@@ -40,6 +37,46 @@ pub enum Error {
         key: String,
     },
     /// The frame is well-formed JSON but not a valid message (field types, values).
-    #[error("invalid message")]
-    Invalid(#[source] serde_json::Error),
+    Invalid(serde_json::Error),
+    /// The frame is a valid reply, but its `data` does not fit the type asked for
+    /// ([`ServerFrame`](crate::ServerFrame)).
+    Data {
+        /// What `data` was read as.
+        expected: &'static str,
+        /// serde's report, with the path inside `data`.
+        source: serde_json::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Json(_) => f.write_str("frame is not valid JSON"),
+            Error::NotAnObject { found } => write!(f, "frame is a JSON {found}, not an object"),
+            Error::MissingKey { key } => write!(f, "missing key `{key}`"),
+            Error::WrongType {
+                key,
+                expected,
+                found,
+            } => write!(f, "`{key}` must be {expected}, found {found}"),
+            Error::MissingArgument { action, key } => {
+                write!(f, "action `{action}` requires the argument `{key}`")
+            }
+            Error::Invalid(_) => f.write_str("invalid message"),
+            Error::Data { expected, .. } => {
+                write!(f, "`data` is not {expected} of the expected type")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Json(error) | Error::Invalid(error) | Error::Data { source: error, .. } => {
+                Some(error)
+            }
+            _ => None,
+        }
+    }
 }

@@ -3,9 +3,32 @@
 //! `Request` and `Reply` carry every frame; the types here are their refinements for
 //! one action and outcome, with constant action names and statuses, so each schema states
 //! exactly what a frame of that kind holds.
+//!
+//! Each type checks what its schema says when it is deserialized: the constant action and
+//! status, empty `errors` on success ([`NoErrors`]), at least one error and a 4xx/5xx status
+//! on failure ([`ErrorList`], [`ErrorStatus`]), a string or number request_id for a
+//! subscription ([`SubscriptionId`]).
+//!
+//! The request types keep the keys they do not name in `extra`; serde reads such
+//! (`#[serde(flatten)]`) types through a buffer of values, so their request_id keeps the
+//! digits of a number beyond 2^64 only with serde_json's `arbitrary_precision`.
+//! [`Request`](crate::Request) always keeps them.
+//!
+//! ```
+//! use dcrf_protocol::messages::{DeleteEvent, ErrorReply, RetrieveReply};
+//!
+//! let frame = r#"{"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 5}"#;
+//! let event: DeleteEvent = serde_json::from_str(frame).unwrap();
+//! assert_eq!(event.data.pk, 1);
+//! // A delete event is not a retrieve reply, and a failure needs an error.
+//! assert!(serde_json::from_str::<RetrieveReply>(frame).is_err());
+//! let empty = r#"{"errors": [], "data": null, "action": "retrieve", "response_status": 404, "request_id": 5}"#;
+//! assert!(serde_json::from_str::<ErrorReply>(empty).is_err());
+//! ```
 
 use std::borrow::Cow;
 
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use serde_json::{Map, Value};
@@ -35,6 +58,7 @@ macro_rules! action_tag {
             }
         }
 
+        #[cfg(feature = "schema")]
         impl JsonSchema for $name {
             fn schema_name() -> Cow<'static, str> {
                 stringify!($name).into()
@@ -96,6 +120,7 @@ impl<'de, const CODE: u16> Deserialize<'de> for Status<CODE> {
     }
 }
 
+#[cfg(feature = "schema")]
 impl<const CODE: u16> JsonSchema for Status<CODE> {
     fn schema_name() -> Cow<'static, str> {
         format!("Status{CODE}").into()
@@ -131,6 +156,7 @@ impl<'de> Deserialize<'de> for NoErrors {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for NoErrors {
     fn schema_name() -> Cow<'static, str> {
         "NoErrors".into()
@@ -150,6 +176,7 @@ impl JsonSchema for NoErrors {
 #[serde(transparent)]
 pub struct Lookup(pub Value);
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Lookup {
     fn schema_name() -> Cow<'static, str> {
         "Lookup".into()
@@ -164,17 +191,28 @@ impl JsonSchema for Lookup {
     }
 }
 
+/// Deserializes a key that is present, even as null, into `Some`: a request_id of null is
+/// sent, and echoed, unlike an absent one.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RequestId>, D::Error> {
+    RequestId::deserialize(deserializer).map(Some)
+}
+
 /// A serialized instance: the fields the serializer outputs.
 pub type Instance = Map<String, Value>;
 
 /// Request `retrieve`: read one instance (SPEC §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1})))]
 pub struct RetrieveRequest {
     /// Always `retrieve`.
     pub action: tag::Retrieve,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to read.
     pub pk: Lookup,
@@ -184,8 +222,9 @@ pub struct RetrieveRequest {
 }
 
 /// Request `subscribe_instance`: subscribe to changes of one instance (SPEC §5.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1})))]
 pub struct SubscribeInstanceRequest {
     /// Always `subscribe_instance`.
     pub action: tag::SubscribeInstance,
@@ -199,16 +238,21 @@ pub struct SubscribeInstanceRequest {
 }
 
 /// Request `unsubscribe_instance`: cancel the subscriptions of this socket to one instance (SPEC §5.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"action": "unsubscribe_instance", "request_id": 1550052, "pk": 1}),
     example = serde_json::json!({"action": "unsubscribe_instance", "pk": 1})
-)]
+))]
 pub struct UnsubscribeInstanceRequest {
     /// Always `unsubscribe_instance`.
     pub action: tag::UnsubscribeInstance,
     /// Echoed back in the reply; optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to stop watching.
     pub pk: Lookup,
@@ -218,13 +262,18 @@ pub struct UnsubscribeInstanceRequest {
 }
 
 /// Request `list`: read every instance (SPEC §6.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "list", "request_id": 7}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "list", "request_id": 7})))]
 pub struct ListRequest {
     /// Always `list`.
     pub action: tag::List,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// Other keys, passed to the action.
     #[serde(flatten)]
@@ -232,13 +281,18 @@ pub struct ListRequest {
 }
 
 /// Request `create`: create an instance from `data` (SPEC §6.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}})))]
 pub struct CreateRequest {
     /// Always `create`.
     pub action: tag::Create,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The fields of the new instance, as the serializer reads them.
     pub data: Map<String, Value>,
@@ -248,13 +302,18 @@ pub struct CreateRequest {
 }
 
 /// Request `update`: replace the fields of an instance (SPEC §6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}})))]
 pub struct UpdateRequest {
     /// Always `update`.
     pub action: tag::Update,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to update.
     pub pk: Lookup,
@@ -266,13 +325,18 @@ pub struct UpdateRequest {
 }
 
 /// Request `patch`: change some fields of an instance (SPEC §6.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}})))]
 pub struct PatchRequest {
     /// Always `patch`.
     pub action: tag::Patch,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to change.
     pub pk: Lookup,
@@ -284,13 +348,18 @@ pub struct PatchRequest {
 }
 
 /// Request `delete`: delete an instance (SPEC §6.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1})))]
 pub struct DeleteRequest {
     /// Always `delete`.
     pub action: tag::Delete,
     /// Echoed back in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_id: Option<RequestId>,
     /// The instance to delete.
     pub pk: Lookup,
@@ -300,8 +369,9 @@ pub struct DeleteRequest {
 }
 
 /// Reply to `retrieve`: the serialized instance, status 200 (SPEC §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050})))]
 pub struct RetrieveReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -316,8 +386,9 @@ pub struct RetrieveReply {
 }
 
 /// Reply to `subscribe_instance`: status 201, data null (SPEC §5.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050})))]
 pub struct SubscribeInstanceReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -332,11 +403,12 @@ pub struct SubscribeInstanceReply {
 }
 
 /// Reply to `unsubscribe_instance`: status 204, data null (SPEC §5.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": 1550052}),
     example = serde_json::json!({"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null})
-)]
+))]
 pub struct UnsubscribeInstanceReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -351,8 +423,9 @@ pub struct UnsubscribeInstanceReply {
 }
 
 /// Pushed `update` event: the instance changed; data is the instance as serialized when the event is delivered (SPEC §5.5). The reply to an `update` request has the same shape (SPEC §6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050})))]
 pub struct UpdateEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -367,16 +440,21 @@ pub struct UpdateEvent {
 }
 
 /// The data of a `delete` event: the primary key of the deleted instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct DeletedInstance {
     /// Primary key of the deleted instance.
-    #[schemars(schema_with = "crate::request_id::any_value")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::request_id::any_value")
+    )]
     pub pk: Value,
 }
 
 /// Pushed `delete` event: the instance was deleted (SPEC §5.6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050})))]
 pub struct DeleteEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -391,8 +469,9 @@ pub struct DeleteEvent {
 }
 
 /// Reply to `list`: every instance, status 200 (SPEC §6.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7})))]
 pub struct ListReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -407,8 +486,9 @@ pub struct ListReply {
 }
 
 /// Reply to `create`: the new instance, status 201 (SPEC §6.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8})))]
 pub struct CreateReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -423,8 +503,9 @@ pub struct CreateReply {
 }
 
 /// Pushed `create` event: a subscribed instance was saved after its row had been deleted, so Django inserted it again; data is the instance (SPEC §5.6.3, §10.9).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46})))]
 pub struct CreateEvent {
     /// Always empty.
     pub errors: NoErrors,
@@ -439,8 +520,9 @@ pub struct CreateEvent {
 }
 
 /// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10})))]
 pub struct PatchReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -455,8 +537,9 @@ pub struct PatchReply {
 }
 
 /// Reply to `delete`: status 204, data null (SPEC §6.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11}))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11})))]
 pub struct DeleteReply {
     /// Always empty.
     pub errors: NoErrors,
@@ -470,11 +553,74 @@ pub struct DeleteReply {
     pub request_id: RequestId,
 }
 
-/// The errors of a failed frame: at least one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The `errors` of a failed frame: at least one error, each a message string or an object
+/// mapping each invalid field to its messages (SPEC §4.1, §6.6).
+///
+/// ```
+/// use dcrf_protocol::messages::ErrorList;
+///
+/// let errors: ErrorList = serde_json::from_str(r#"["Not found"]"#).unwrap();
+/// assert_eq!(errors.messages().collect::<Vec<_>>(), ["Not found"]);
+/// assert!(serde_json::from_str::<ErrorList>("[]").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct ErrorList(pub Vec<Value>);
+pub struct ErrorList(Vec<Value>);
 
+impl ErrorList {
+    /// The list, when it holds at least one error.
+    pub fn new(errors: Vec<Value>) -> Option<Self> {
+        (!errors.is_empty()).then_some(ErrorList(errors))
+    }
+
+    /// Every error as sent.
+    pub fn as_slice(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// The errors that are plain message strings, such as `"Not found"`.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(Value::as_str)
+    }
+
+    /// The messages of one field, from the errors that map fields to messages (a
+    /// serializer's validation errors, SPEC §6.6).
+    ///
+    /// ```
+    /// # use dcrf_protocol::messages::ErrorList;
+    /// let errors: ErrorList =
+    ///     serde_json::from_str(r#"[{"username": ["This field is required."]}]"#).unwrap();
+    /// assert_eq!(errors.field("username"), ["This field is required."]);
+    /// ```
+    pub fn field(&self, name: &str) -> Vec<&str> {
+        let mut messages = Vec::new();
+        for error in &self.0 {
+            match error.get(name) {
+                Some(Value::String(message)) => messages.push(message.as_str()),
+                Some(Value::Array(items)) => {
+                    messages.extend(items.iter().filter_map(Value::as_str))
+                }
+                _ => {}
+            }
+        }
+        messages
+    }
+
+    /// The errors, giving up the list.
+    pub fn into_vec(self) -> Vec<Value> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let errors = Vec::<Value>::deserialize(deserializer)?;
+        ErrorList::new(errors)
+            .ok_or_else(|| D::Error::custom("a failed frame carries at least one error"))
+    }
+}
+
+#[cfg(feature = "schema")]
 impl JsonSchema for ErrorList {
     fn schema_name() -> Cow<'static, str> {
         "ErrorList".into()
@@ -492,10 +638,41 @@ impl JsonSchema for ErrorList {
 }
 
 /// A 4xx or 5xx status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// ```
+/// use dcrf_protocol::messages::ErrorStatus;
+///
+/// assert_eq!(ErrorStatus::new(404).map(ErrorStatus::code), Some(404));
+/// assert!(serde_json::from_str::<ErrorStatus>("200").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct ErrorStatus(pub u16);
+pub struct ErrorStatus(u16);
 
+impl ErrorStatus {
+    /// The status, when it is a 4xx or 5xx code.
+    pub fn new(code: u16) -> Option<Self> {
+        (400..=599).contains(&code).then_some(ErrorStatus(code))
+    }
+
+    /// The code.
+    pub fn code(self) -> u16 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = u16::deserialize(deserializer)?;
+        ErrorStatus::new(code).ok_or_else(|| {
+            D::Error::custom(format_args!(
+                "expected a 4xx or 5xx response_status, found {code}"
+            ))
+        })
+    }
+}
+
+#[cfg(feature = "schema")]
 impl JsonSchema for ErrorStatus {
     fn schema_name() -> Cow<'static, str> {
         "ErrorStatus".into()
@@ -511,17 +688,21 @@ impl JsonSchema for ErrorStatus {
 }
 
 /// Any failure: a reply or event with a 4xx or 5xx status and at least one error (SPEC §7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     example = serde_json::json!({"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1550050}),
     example = serde_json::json!({"errors": ["Method \"foo\" not allowed."], "data": null, "action": "foo", "response_status": 405, "request_id": 3}),
     example = serde_json::json!({"errors": ["Unable to find action in message body."], "data": null, "action": null, "response_status": 405, "request_id": null})
-)]
+))]
 pub struct ErrorReply {
     /// What went wrong.
     pub errors: ErrorList,
     /// Usually null.
-    #[schemars(schema_with = "crate::request_id::any_value")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::request_id::any_value")
+    )]
     pub data: Value,
     /// The request's action echoed back, the event name, or null.
     pub action: ReplyAction,

@@ -1,6 +1,5 @@
 //! The channelsmultiplexer envelope (SPEC §8).
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -9,17 +8,22 @@ use serde_json::Value;
 /// channelsmultiplexer's demultiplexer routes each frame to the consumer registered under
 /// `stream`; replies and events come back wrapped the same way. dcrf-client speaks this
 /// envelope by default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     title = "Multiplexed",
     example = serde_json::json!({"stream": "users", "payload": {"action": "retrieve", "request_id": 1, "pk": 1}}),
     example = serde_json::json!({"stream": "users", "payload": {"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1}})
-)]
+))]
 pub struct Multiplexed {
     /// Name of the stream, the consumer the payload is for or from.
     pub stream: String,
     /// The wrapped request or reply.
-    #[schemars(schema_with = "crate::request_id::any_value")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::request_id::any_value")
+    )]
     pub payload: Value,
 }
 

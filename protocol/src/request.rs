@@ -1,6 +1,8 @@
 //! The client request (SPEC §3).
 
-use schemars::JsonSchema;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -14,30 +16,77 @@ pub const DEFAULT_LOOKUP_FIELD: &str = "pk";
 /// Every key other than `action` and `request_id` is an argument passed to the action,
 /// such as the lookup argument `pk` or the `data` of a create. Unknown keys are kept,
 /// so a request parsed and printed back is the same JSON value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     title = "Request",
     example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1}),
     example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550051, "pk": 1})
-)]
+))]
 pub struct Request {
     /// Name of the action to run.
     pub action: Action,
     /// Correlation value echoed back in the reply; absent and null are different on the wire.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<RequestId>,
     /// The action's arguments: the lookup argument, `data`, and any other key.
     #[serde(flatten)]
     pub args: Map<String, Value>,
 }
 
-/// Deserializes a key that is present (even as null) into `Some`.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RequestId>, D::Error> {
-    RequestId::deserialize(deserializer).map(Some)
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RequestVisitor)
+    }
+}
+
+/// Reads a request key by key, so the request_id is read from the text itself (a
+/// `#[serde(flatten)]` derive would buffer it as a value first and lose its digits).
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = Request;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request, A::Error> {
+        let mut action = None;
+        let mut request_id = None;
+        let mut args = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "action" => action = Some(map.next_value::<Action>()?),
+                "request_id" => request_id = Some(map.next_value::<RequestId>()?),
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    args.insert(key, value);
+                }
+            }
+        }
+        Ok(Request {
+            action: action.ok_or_else(|| de::Error::missing_field("action"))?,
+            request_id,
+            args,
+        })
+    }
+}
+
+/// Parses `frame` as `T` straight from the text; on failure, reads it as a `Value` and lets
+/// `from_value` name the problem precisely.
+pub(crate) fn parse_frame<'a, T: Deserialize<'a>>(
+    frame: &'a str,
+    from_value: fn(Value) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match serde_json::from_str::<T>(frame) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) if error.is_data() => match serde_json::from_str::<Value>(frame) {
+            Ok(value) => from_value(value).and(Err(Error::Invalid(error))),
+            Err(error) => Err(Error::Json(error)),
+        },
+        Err(error) => Err(Error::Json(error)),
+    }
 }
 
 impl Request {
@@ -62,19 +111,46 @@ impl Request {
         self
     }
 
-    /// Parses a text frame.
+    /// Parses a text frame; the request_id keeps its digits (see [`RequestId`]).
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request};
+    ///
+    /// let frame = r#"{"action":"retrieve","request_id":18446744073709551617,"pk":1}"#;
+    /// let request = Request::from_frame(frame).unwrap();
+    /// assert_eq!(request.action, Action::Retrieve);
+    /// assert_eq!(request.args["pk"], 1);
+    /// assert_eq!(request.to_frame(), frame);
+    /// ```
     pub fn from_frame(frame: &str) -> Result<Self, Error> {
-        Self::from_value(serde_json::from_str(frame).map_err(Error::Json)?)
+        parse_frame(frame, Self::from_value)
     }
 
     /// Parses a JSON value, naming the first problem precisely.
+    ///
+    /// The request_id holds what the value holds: big numbers keep their digits only when
+    /// serde_json's `arbitrary_precision` is on. [`from_frame`](Self::from_frame) always
+    /// keeps them.
     pub fn from_value(value: Value) -> Result<Self, Error> {
-        let Value::Object(mut object) = value else {
+        let Value::Object(object) = value else {
             return Err(Error::NotAnObject {
                 found: json_type(&value),
             });
         };
-        let action = match object.shift_remove("action") {
+        let mut action = None;
+        let mut request_id = None;
+        let mut args = Map::new();
+        // One pass keeps the arguments in their order, with or without `preserve_order`.
+        for (key, value) in object {
+            match key.as_str() {
+                "action" => action = Some(value),
+                "request_id" => request_id = Some(RequestId::from(value)),
+                _ => {
+                    args.insert(key, value);
+                }
+            }
+        }
+        let action = match action {
             None => return Err(Error::MissingKey { key: "action" }),
             Some(Value::String(name)) => Action::from_name(&name),
             Some(other) => {
@@ -85,28 +161,28 @@ impl Request {
                 });
             }
         };
-        let request_id = object.shift_remove("request_id").map(RequestId);
         Ok(Request {
             action,
             request_id,
-            args: object,
+            args,
         })
     }
 
-    /// The request as a JSON value.
+    /// The request as a JSON value (see [`RequestId::as_value`] for the digits it keeps).
     pub fn to_value(&self) -> Value {
         let mut object = Map::with_capacity(self.args.len() + 2);
         object.insert("action".into(), Value::from(self.action.as_str()));
         if let Some(request_id) = &self.request_id {
-            object.insert("request_id".into(), request_id.0.clone());
+            object.insert("request_id".into(), request_id.as_value().clone());
         }
         object.extend(self.args.iter().map(|(k, v)| (k.clone(), v.clone())));
         Value::Object(object)
     }
 
-    /// The request as a text frame.
+    /// The request as a text frame: `action`, `request_id` (its exact text), then the arguments.
     pub fn to_frame(&self) -> String {
-        self.to_value().to_string()
+        // Printing strings, raw values and `Value`s to a `String` cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The checked, typed view of this request, using `lookup_field` as the lookup argument.
@@ -132,7 +208,7 @@ impl Request {
                         return Err(Error::WrongType {
                             key: "request_id",
                             expected: "a string or a number",
-                            found: json_type(&id.0),
+                            found: json_type(id.as_value()),
                         });
                     }
                     None => {

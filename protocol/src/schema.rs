@@ -16,6 +16,7 @@ pub const REGENERATE_COMMAND: &str = "UPDATE_SCHEMAS=1 cargo test -p dcrf-protoc
 
 /// A JSON Schema dialect the schemas are published in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Draft {
     /// JSON Schema 2020-12, the canonical set.
     Draft2020_12,
@@ -58,6 +59,7 @@ macro_rules! message_kinds {
     ($($variant:ident => $ty:ty, $file:literal, $direction:ident;)*) => {
         /// Every message kind with a schema of its own.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum MessageKind {
             $(
                 #[doc = concat!("`", $file, ".json`")]

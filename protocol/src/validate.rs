@@ -15,6 +15,7 @@ use crate::schema::{Draft, MessageKind};
 
 /// One reason a frame does not match its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// JSON Pointer to the offending value in the frame ("" for the frame itself).
     pub instance_path: String,
@@ -34,7 +35,8 @@ impl fmt::Display for Violation {
 }
 
 /// Why a frame failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FrameError {
     /// The kind the frame was dispatched to, when it got that far.
     pub kind: Option<MessageKind>,
@@ -54,6 +56,8 @@ impl fmt::Display for FrameError {
         Ok(())
     }
 }
+
+impl std::error::Error for FrameError {}
 
 impl FrameError {
     fn single(kind: Option<MessageKind>, instance_path: &str, message: impl Into<String>) -> Self {

@@ -2,7 +2,7 @@
 //! the same JSON value and validates; the only exceptions are the frames that are not JSON at
 //! all, which SPEC §10.6 records.
 
-use dcrf_protocol::{FrameValidator, Multiplexed, Reply};
+use dcrf_protocol::{Body, FrameValidator, Multiplexed, Reply, ServerFrame};
 use serde_json::Value;
 
 const FRAMES: &str = include_str!("../../interop/dcrf/observed/frames.jsonl");
@@ -13,6 +13,17 @@ const NOT_JSON: &[&str] = &[
     "6.1 request_id.nan_nonstandard",
 ];
 
+/// The lab app's serializer output (interop/dcrf): every instance frame DCRF sent reads into it.
+#[derive(Debug, serde::Deserialize)]
+struct User {
+    id: u64,
+    username: String,
+    #[allow(dead_code)]
+    email: String,
+}
+
+/// Every frame also reads as a [`ServerFrame`] of the lab app's `User`, with the body its
+/// action and status call for.
 #[test]
 fn every_observed_dcrf_frame_round_trips_and_validates() {
     let validator = FrameValidator::shared();
@@ -55,6 +66,16 @@ fn every_observed_dcrf_frame_round_trips_and_validates() {
         validator
             .validate_server_frame(raw)
             .unwrap_or_else(|e| panic!("{context}: {e}"));
+        let payload = value.get("payload").unwrap_or(&value).to_string();
+        let frame = ServerFrame::<User>::from_frame(&payload)
+            .unwrap_or_else(|e| panic!("{context}: {e}: {:?}", std::error::Error::source(&e)));
+        let status = value.get("payload").unwrap_or(&value)["response_status"].as_u64();
+        assert_eq!(frame.is_success(), status < Some(400), "{context}");
+        match &frame.body {
+            Body::Instance(user) => assert!(user.id > 0 && !user.username.is_empty(), "{context}"),
+            Body::List(users) => assert!(users.iter().all(|user| user.id > 0), "{context}"),
+            _ => {}
+        }
         checked += 1;
     }
     assert!(checked > 200, "only {checked} frames checked");

@@ -55,7 +55,7 @@ fn instance() -> impl Strategy<Value = Value> {
 fn request() -> impl Strategy<Value = Request> {
     (
         action(),
-        prop::option::of(json_value().prop_map(RequestId)),
+        prop::option::of(json_value().prop_map(RequestId::from)),
         prop::collection::btree_map("[a-z_]{1,8}", json_value(), 0..4),
     )
         .prop_filter_map("reserved keys", |(action, request_id, args)| {
@@ -81,7 +81,7 @@ fn reply() -> impl Strategy<Value = Reply> {
             number().prop_map(ReplyAction::Echoed),
         ],
         100u16..600,
-        json_value().prop_map(RequestId),
+        json_value().prop_map(RequestId::from),
     )
         .prop_map(
             |(errors, data, action, response_status, request_id)| Reply {

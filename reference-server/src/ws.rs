@@ -623,7 +623,7 @@ impl Connection {
             data: outcome.data,
             action: ReplyAction::from_value(action.clone()),
             response_status: outcome.status,
-            request_id: RequestId(request_id.clone()),
+            request_id: RequestId::from(request_id.clone()),
             extra: Map::new(),
         };
         let mut value = reply.to_value();

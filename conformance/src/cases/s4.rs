@@ -206,7 +206,7 @@ async fn three_replies(ctx: &Ctx, a: &mut Conn) -> Step<Vec<(String, Inbound)>> 
         let rid = request
             .request_id
             .clone()
-            .map(|id| id.0)
+            .map(|id| id.into_value())
             .unwrap_or(Value::Null);
         a.send(request, ctx.until()).await?;
         replies.push((what.to_owned(), a.expect_reply(&rid, ctx.until()).await?));
