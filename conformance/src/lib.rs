@@ -41,6 +41,7 @@
 
 mod case;
 pub mod cases;
+pub mod data_schema;
 pub mod embedded;
 mod error;
 pub mod fuzz;

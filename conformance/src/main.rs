@@ -159,6 +159,11 @@ struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20,
           value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     max_message_bytes: u64,
+    /// JSON Schema of the app's serialized instance (e.g. `2020-12/product.json` from
+    /// `dcrf-schema`): the `data` of every reply and event carrying an instance must match it,
+    /// or the case fails with the field's path.
+    #[arg(long, value_name = "FILE")]
+    data_schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -367,7 +372,14 @@ fn list(format: Format) {
 
 fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
+    let data_schema = match &args.data_schema {
+        Some(path) => Some(std::sync::Arc::new(
+            dcrf_conformance::data_schema::DataSchema::from_file(path)?,
+        )),
+        None => None,
+    };
     let options = RunOptions {
+        data_schema,
         quiet: Duration::from_millis(args.quiet_ms),
         case_deadline: Duration::from_millis(args.case_timeout_ms),
         global_deadline: Duration::from_millis(args.global_timeout_ms),

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::case::{Case, Ctx};
+use crate::data_schema::DataSchema;
 use crate::mutation::Mutator;
 use crate::target::Target;
 use crate::verdict::{CaseResult, Finding, Level, Verdict};
@@ -37,6 +38,9 @@ pub struct RunOptions {
     pub portable_only: bool,
     /// What the harness keeps from the server at most (message size, inbox, wire log).
     pub limits: Limits,
+    /// The app's instance schema (`--data-schema`): the `data` of every instance-carrying
+    /// reply and event must validate against it.
+    pub data_schema: Option<Arc<DataSchema>>,
 }
 
 impl Default for RunOptions {
@@ -50,6 +54,7 @@ impl Default for RunOptions {
             filter: Vec::new(),
             portable_only: false,
             limits: Limits::default(),
+            data_schema: None,
         }
     }
 }
@@ -269,7 +274,7 @@ pub async fn run(
     target.validate()?;
     let mutator = Arc::new(Mutator::from_target(target)?);
     let global = started + options.global_deadline;
-    let root = Recorder::with_limits(options.limits);
+    let root = Recorder::with_limits(options.limits).with_data_schema(options.data_schema.clone());
     tokio::time::timeout_at(global, preflight(target, options, &root))
         .await
         .map_err(|_| Error::Unreachable {

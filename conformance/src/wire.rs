@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::data_schema::DataSchema;
 use crate::verdict::Finding;
 
 /// One line of a wire log.
@@ -375,6 +376,8 @@ pub(crate) struct Recorder {
     /// Bytes of received frames the run's wire logs may still keep.
     run_budget: Arc<AtomicUsize>,
     state: Arc<Mutex<RecorderState>>,
+    /// The app's instance schema, when the run has one (`--data-schema`).
+    data_schema: Option<Arc<DataSchema>>,
 }
 
 impl Recorder {
@@ -390,7 +393,14 @@ impl Recorder {
             limits,
             run_budget: Arc::new(AtomicUsize::new(limits.log_bytes_per_run)),
             state: Arc::default(),
+            data_schema: None,
         }
+    }
+
+    /// This recorder, checking the `data` of received frames against `schema`.
+    pub(crate) fn with_data_schema(mut self, schema: Option<Arc<DataSchema>>) -> Self {
+        self.data_schema = schema;
+        self
     }
 
     /// A fresh recorder (its own log and clock) sharing this one's limits and run budget.
@@ -400,6 +410,7 @@ impl Recorder {
             limits: self.limits,
             run_budget: self.run_budget.clone(),
             state: Arc::default(),
+            data_schema: self.data_schema.clone(),
         }
     }
 
@@ -1049,6 +1060,15 @@ impl Conn {
             }
             (_, parsed) => (parsed, None),
         };
+        if let Some(schema) = &self.recorder.data_schema
+            && let Err(why) = schema.check_frame(&value)
+        {
+            self.recorder.violation(SchemaViolation {
+                conn: self.name.clone(),
+                text: raw.cut(self.limits.kept_frame_bytes),
+                message: prefix(&why, QUOTED_BYTES).to_owned(),
+            });
+        }
         let is_reply = value.as_object().is_some_and(|object| {
             ["errors", "data", "action", "response_status", "request_id"]
                 .iter()
