@@ -47,7 +47,7 @@ impl DataSchema {
         })?;
         let schema: Value =
             serde_json::from_str(&text).map_err(|error| invalid(format!("not JSON: {error}")))?;
-        Self::from_value(&schema, path).map_err(|why| invalid(why))
+        Self::from_value(&schema, path).map_err(invalid)
     }
 
     /// Compiles `schema`; `path` names it in messages.
