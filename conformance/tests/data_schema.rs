@@ -2,14 +2,14 @@
 //! reply and event. The reference server's users match a schema of them; a schema that says
 //! `username` is an integer makes the cases that receive an instance fail with the path.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use dcrf_conformance::data_schema::DataSchema;
-use dcrf_conformance::embedded::{EmbeddedServer, ServerConfig};
-use dcrf_conformance::{RunOptions, RunReport, Verdict, run};
+use dcrf_conformance::{RunOptions, RunReport, Verdict};
 use serde_json::{Value, json};
 
 fn user_schema(username_type: &str) -> Value {
@@ -28,33 +28,11 @@ fn user_schema(username_type: &str) -> Value {
 fn run_with_schema(schema: Value, filter: &[&str]) -> RunReport {
     let schema = DataSchema::from_value(&schema, Path::new("user.json"))
         .unwrap_or_else(|why| panic!("{why}"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let server = EmbeddedServer::start(ServerConfig::default())
-            .await
-            .expect("the reference server starts");
-        let options = RunOptions {
-            filter: filter.iter().map(|id| (*id).to_owned()).collect(),
-            case_deadline: Duration::from_secs(20),
-            connect_timeout: Duration::from_secs(10),
-            global_deadline: Duration::from_secs(120),
-            data_schema: Some(Arc::new(schema)),
-            ..RunOptions::default()
-        };
-        let report = tokio::time::timeout(
-            options.global_deadline + Duration::from_secs(5),
-            run(&server.target(), &options, |_, _, _| {}),
-        )
-        .await
-        .expect("the run ends within its global deadline")
-        .expect("the run can be made");
-        server.shutdown().await;
-        report
-    })
+    let options = RunOptions {
+        data_schema: Some(Arc::new(schema)),
+        ..common::options(filter)
+    };
+    common::run_embedded(1, options, |servers| servers[0].target()).0
 }
 
 #[test]

@@ -2,55 +2,18 @@
 //! and passes; two independent servers are not one app and fail both cases with a message
 //! that names the node and the likely cause; a target with one node skips them.
 
-use std::time::Duration;
+mod common;
 
-use dcrf_conformance::embedded::{EmbeddedServer, ServerConfig};
-use dcrf_conformance::{RunOptions, RunReport, Target, Verdict, conforms, run};
+use dcrf_conformance::{RunReport, Target, Verdict, conforms};
 
 const CASES: [&str; 2] = ["5.10.1", "5.10.3"];
 
-fn options() -> RunOptions {
-    RunOptions {
-        filter: CASES.iter().map(|id| (*id).to_owned()).collect(),
-        case_deadline: Duration::from_secs(8),
-        connect_timeout: Duration::from_secs(10),
-        global_deadline: Duration::from_secs(60),
-        ..RunOptions::default()
-    }
-}
-
-/// Starts `servers` reference servers, lets `nodes` build the target from them, and runs the
-/// 5.10 cases.
+/// The 5.10 cases against `servers` reference servers, with the target `nodes` builds.
 fn run_nodes(
     servers: usize,
-    nodes: impl FnOnce(&[EmbeddedServer]) -> Target,
+    nodes: impl FnOnce(&[dcrf_conformance::embedded::EmbeddedServer]) -> Target,
 ) -> (RunReport, Target) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut started = Vec::new();
-        for _ in 0..servers {
-            started.push(
-                EmbeddedServer::start(ServerConfig::default())
-                    .await
-                    .expect("the reference server starts"),
-            );
-        }
-        let target = nodes(&started);
-        let options = options();
-        let limit = options.global_deadline + Duration::from_secs(5);
-        let report = tokio::time::timeout(limit, run(&target, &options, |_, _, _| {}))
-            .await
-            .expect("the run ends within its global deadline")
-            .expect("the run can be made");
-        for server in started {
-            server.shutdown().await;
-        }
-        (report, target)
-    })
+    common::run_embedded(servers, common::options(&CASES), nodes)
 }
 
 fn verdicts(report: &RunReport) -> Vec<(String, Verdict, String)> {
