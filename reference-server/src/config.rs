@@ -333,6 +333,10 @@ pub struct Config {
     /// Time a client has to send a complete request head (also how long an idle
     /// keep-alive connection is kept). Default 3 s.
     pub head_timeout: Duration,
+    /// Several processes as one server: the users and the change channel in Redis
+    /// ([`RedisConfig`](crate::RedisConfig)). `fixture` then seeds Redis only when it holds
+    /// no data under the prefix; `data_file` must be `None`. Default `None`: one process.
+    pub redis: Option<crate::RedisConfig>,
 }
 
 /// The default [`Config::head_timeout`].
@@ -347,6 +351,7 @@ impl Default for Config {
             faults: Faults::none(),
             access: Access::default(),
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            redis: None,
         }
     }
 }

@@ -64,6 +64,60 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `--redis` was given a URL the Redis client cannot use.
+    #[error("invalid redis URL {url}")]
+    RedisUrl {
+        /// The URL, without its password.
+        url: String,
+        /// The cause.
+        #[source]
+        source: Box<redis::RedisError>,
+    },
+    /// The shared store could not be reached at start: the server does not start.
+    #[error("cannot connect to redis at {url}")]
+    RedisConnect {
+        /// The URL, without its password.
+        url: String,
+        /// The cause.
+        #[source]
+        source: Box<redis::RedisError>,
+    },
+    /// A request to the shared store failed; the change it served was not applied.
+    #[error("redis {what} failed")]
+    Redis {
+        /// The request.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<redis::RedisError>,
+    },
+    /// A request to the shared store got no answer in time; the change it served was not
+    /// applied.
+    #[error("redis {what} did not answer in time")]
+    RedisTimeout {
+        /// The request.
+        what: &'static str,
+    },
+    /// The shared store holds data this server cannot read.
+    #[error("unexpected data in redis: {reason}")]
+    RedisData {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The shared store has no data (Redis came back empty and no node has seeded it yet);
+    /// the change was not applied.
+    #[error("the shared store is empty until a node reconnects and seeds it")]
+    RedisEmpty,
+    /// A change conflicted with changes of other nodes this many times in a row; it was not
+    /// applied.
+    #[error("the change conflicted with other nodes' changes {attempts} times")]
+    RedisConflict {
+        /// How often it was decided again.
+        attempts: usize,
+    },
+    /// `data_file` and `redis` were both given: with Redis, the users live in Redis.
+    #[error("a data file cannot be used with redis: the users live in redis (drop --data)")]
+    DataFileWithRedis,
     /// The admin client was given a URL it cannot use (`http(s)://HOST[:PORT]`, IPv6
     /// literals in brackets, no path, query or credentials).
     #[error("unsupported admin URL {url:?}: expected http://HOST:PORT")]

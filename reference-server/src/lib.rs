@@ -43,6 +43,7 @@ mod registry;
 mod serializer;
 mod server;
 mod service;
+mod shared_store;
 mod store;
 mod ws;
 
@@ -52,6 +53,7 @@ pub use error::Error;
 pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
 pub use registry::MemoryStats;
 pub use server::{ServerHandle, serve};
+pub use shared_store::{REQUEST_TIMEOUT as REDIS_REQUEST_TIMEOUT, RedisConfig, RedisState};
 
 /// Reads a fixture file: a JSON array of `{"id", "username", "email", "password"?}`.
 pub fn read_fixture(path: &std::path::Path) -> Result<Vec<UserRecord>, Error> {

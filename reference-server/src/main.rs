@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dcrf_reference_server::{
-    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, read_fixture, serve,
+    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, RedisConfig,
+    read_fixture, serve,
 };
 
 /// A reference server of the DCRF (djangochannelsrestframework 1.3.0) WebSocket protocol.
@@ -65,6 +66,23 @@ struct ServeArgs {
     /// rewritten atomically after every change, before the change is acknowledged.
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    /// Make several processes one server: keep the users in Redis and fan every change out
+    /// through a Redis channel to the subscribers of every process started with the same
+    /// URL and prefix. The fixture seeds Redis only when it holds no data under the prefix.
+    /// An unreachable Redis stops the start (exit 2); one that goes away later is logged,
+    /// reads are answered from the last known copy, changes fail with 500, and the server
+    /// reconnects and catches up when it is back. Example: --redis redis://127.0.0.1:6379
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    redis: Option<String>,
+    /// Prefix of every Redis key and of the channel (`PREFIX:users`, `PREFIX:changes`...),
+    /// so that several servers can share one Redis.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "dcrf",
+        requires = "redis"
+    )]
+    redis_prefix: String,
     /// Inject a fault (repeatable), to test a conformance harness. Never in production.
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
@@ -214,6 +232,10 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
             admin_token: args.admin_token.filter(|token| !token.is_empty()),
         },
         head_timeout: std::time::Duration::from_millis(args.head_timeout_ms.max(1)),
+        redis: args.redis.map(|url| RedisConfig {
+            url,
+            prefix: args.redis_prefix,
+        }),
         ..Config::default()
     };
     if let Some(path) = &args.fixture {

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::fd::OVERFLOW_CONNECTIONS;
 use crate::registry::SubscriptionRegistry;
 use crate::service::{ConnContext, PendingUpgrade};
+use crate::shared_store::SharedStore;
 use crate::store::{Applied, Mutation, Table, persist};
 use crate::{Config, Error};
 
@@ -36,7 +37,10 @@ pub(crate) struct Server {
     pub(crate) config: Config,
     /// Where the table is persisted: the data file, or its symlink's target.
     data_path: Option<PathBuf>,
-    table: RwLock<Table>,
+    /// The users; with Redis, this node's copy, changed only by the shared store's listener.
+    pub(crate) table: RwLock<Table>,
+    /// The shared store of several processes (`Config::redis`).
+    shared: Option<Arc<SharedStore>>,
     registry: Mutex<SubscriptionRegistry>,
     /// Open WebSocket connections.
     pub(crate) connections: AtomicUsize,
@@ -92,6 +96,9 @@ impl Server {
 
     /// Read access to the user table.
     pub(crate) async fn table(&self) -> RwLockReadGuard<'_, Table> {
+        if let Some(shared) = &self.shared {
+            shared.read_barrier().await;
+        }
         self.table.read().await
     }
 
@@ -104,11 +111,15 @@ impl Server {
 
     /// Validates and applies one change, persists it, then queues its events, all under
     /// the table's write lock: events leave in the order of the changes (SPEC §5.8.1), and
-    /// only after the change is durable (SPEC §5.9.1).
+    /// only after the change is durable (SPEC §5.9.1). With Redis, the shared store does
+    /// it (and may decide more than once).
     pub(crate) async fn mutate<E>(
         &self,
-        decide: impl FnOnce(&Table) -> Result<Mutation, E>,
+        decide: impl Fn(&Table) -> Result<Mutation, E>,
     ) -> Result<Applied, MutateError<E>> {
+        if let Some(shared) = &self.shared {
+            return shared.mutate(self, decide).await;
+        }
         let mut table = self.table.write().await;
         let mutation = decide(&table).map_err(MutateError::Rejected)?;
         let Some((applied, undo)) = table.apply(mutation) else {
@@ -179,6 +190,11 @@ impl ServerHandle {
         self.server.registry().memory_stats()
     }
 
+    /// The link to the shared store, when the server runs with Redis (`Config::redis`).
+    pub fn redis_state(&self) -> Option<crate::RedisState> {
+        self.server.shared.as_ref().map(|shared| shared.state())
+    }
+
     /// Stops gracefully: stops accepting, closes idle HTTP connections at once, lets a
     /// request in progress finish, sends close code 1001 to every WebSocket, waits (up to
     /// 5 s) for the close handshakes, and returns once every change is on disk.
@@ -197,10 +213,20 @@ impl ServerHandle {
 /// Returns once the store is loaded; the server runs on the current Tokio runtime.
 pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
-    let (table, data_path) = load_table(&config)?;
-    if let Some(path) = &data_path {
-        persist(&table, path).await?;
-    }
+    let (table, data_path, shared) = match &config.redis {
+        Some(_) if config.data_file.is_some() => return Err(Error::DataFileWithRedis),
+        Some(redis) => {
+            let (shared, table) = SharedStore::start(redis, &config.fixture).await?;
+            (table, None, Some(shared))
+        }
+        None => {
+            let (table, data_path) = load_table(&config)?;
+            if let Some(path) = &data_path {
+                persist(&table, path).await?;
+            }
+            (table, data_path, None)
+        }
+    };
     let limit = config
         .limits
         .max_connections
@@ -220,6 +246,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         config,
         data_path,
         table: RwLock::new(table),
+        shared,
         registry: Mutex::new(SubscriptionRegistry::default()),
         connections: AtomicUsize::new(0),
         connection_limit: limit,
@@ -228,6 +255,9 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         next_conn_id: AtomicU64::new(1),
         shutdown: shutdown_rx,
     });
+    if let Some(shared) = &server.shared {
+        shared.spawn_listener(Arc::clone(&server));
+    }
     let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&server)));
     tracing::info!(
         %local_addr,

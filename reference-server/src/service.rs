@@ -410,7 +410,7 @@ async fn admin_create(server: &Server, body: &[u8]) -> HttpResponse {
             Ok(Mutation::Create {
                 username: username.clone(),
                 email: email.clone(),
-                password,
+                password: password.clone(),
             })
         })
         .await;

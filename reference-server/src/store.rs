@@ -273,6 +273,19 @@ impl Table {
         }
     }
 
+    /// Puts a change applied elsewhere (another process, through Redis) into this copy.
+    pub(crate) fn replicate(&mut self, applied: &Applied) {
+        match applied {
+            Applied::Saved(user) => {
+                self.next_pk = self.next_pk.max(user.id.saturating_add(1));
+                self.users.insert(user.id, user.clone());
+            }
+            Applied::Deleted(pk) => {
+                self.users.remove(pk);
+            }
+        }
+    }
+
     /// Reverts a change whose persistence failed.
     pub(crate) fn undo(&mut self, undo: Undo) {
         match undo {
