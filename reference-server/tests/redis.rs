@@ -314,7 +314,27 @@ fn the_binary_exits_2_with_one_line_when_redis_is_unreachable() {
         "{stderr}"
     );
     assert!(!stderr.contains("secret"), "{stderr}");
+    assert_eq!(
+        stderr.matches("refused").count(),
+        1,
+        "the cause once: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_binary_refuses_a_data_file_with_redis() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcrf-reference-server"))
+        .args(["--redis", "redis://127.0.0.1:1", "--data", "users.json"])
+        .output()
+        .expect("run the binary");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .starts_with("error: the argument '--redis <URL>' cannot be used with '--data <FILE>'"),
+        "{stderr}"
+    );
 }
 
 /// Log lines of this test binary, for the restart test.
