@@ -110,6 +110,8 @@ async fn a_change_through_either_node_reaches_subscribers_on_both_exactly_once()
     on_a.silence().await;
     on_b.silence().await;
     crud.silence().await;
+    // Closed first: shutdown waits for the close handshake of open sockets.
+    drop((on_a, on_b, crud));
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -205,6 +207,8 @@ async fn data_pks_and_unique_usernames_are_shared() {
         list_a["data"].as_array().map(Vec::len),
         Some(3 + 1 + 20 + 1)
     );
+    // Closed first: shutdown waits for the close handshake of open sockets.
+    drop((on_a, on_b));
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -337,6 +341,52 @@ fn the_binary_refuses_a_data_file_with_redis() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_while_the_channel_is_down_arrive_as_one_event_with_the_latest_state() {
+    let redis = RedisServer::start();
+    let (a, b) = two_nodes(&redis).await;
+    let t = Transcript::default();
+    let mut on_a = Client::connect(&a, "/ws/", "A", &t).await;
+    let mut on_b = Client::connect(&b, "/ws/", "B", &t).await;
+    subscribe(&mut on_a, 2, 1).await;
+    subscribe(&mut on_b, 2, 2).await;
+    // Drop the channel connections of both nodes; their command connections stay.
+    let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(killed, ":2", "one channel connection per node");
+    eventually("both nodes notice", || {
+        [&a, &b]
+            .iter()
+            .all(|node| node.redis_state().is_some_and(|state| !state.connected))
+    })
+    .await;
+    // Two changes, most likely before the nodes resubscribe (100 ms later): their messages
+    // reach nobody, and the reload on reconnection sends the net effect.
+    let admin = Admin::new(&b, &t);
+    assert_eq!(admin.update(2, Some("first"), None).await.status, 200);
+    assert_eq!(admin.update(2, Some("second"), None).await.status, 200);
+    eventually("both nodes reconnect", || {
+        [&a, &b].iter().all(|node| {
+            node.redis_state()
+                .is_some_and(|state| state.connected && state.reconnects >= 1)
+        })
+    })
+    .await;
+    for client in [&mut on_a, &mut on_b] {
+        let mut last = client.recv().await;
+        // Were a node back before a change, it got that change's own event too.
+        if last["data"]["username"] == "first" {
+            last = client.recv().await;
+        }
+        assert_eq!(last["action"], "update", "{last}");
+        assert_eq!(last["data"]["username"], "second", "{last}");
+    }
+    on_a.silence().await;
+    on_b.silence().await;
+    drop((on_a, on_b));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 /// Log lines of this test binary, for the restart test.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -439,6 +489,10 @@ async fn a_redis_restart_is_logged_survived_and_caught_up() {
     // Data made before the restart survived it (reseeded), and pks go on.
     let next = admin_a.create("after-restart-2", "").await;
     assert!(next["id"].as_i64().expect("pk") > pk, "{next}");
+    // Shown with --nocapture: what the nodes logged through the restart.
+    eprintln!("{}", String::from_utf8_lossy(&logs().lock().unwrap()));
+    // Closed first: shutdown waits for the close handshake of open sockets.
+    drop((on_a, on_b, crud));
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -46,6 +46,28 @@ impl RedisServer {
         self.port
     }
 
+    /// Sends one command (RESP) and returns the first line of the answer, such as `:2`.
+    pub fn command(&self, args: &[&str]) -> String {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).expect("send to redis");
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while !answer.ends_with(b"\r\n") {
+            stream.read_exact(&mut byte).expect("redis answers");
+            answer.push(byte[0]);
+        }
+        String::from_utf8_lossy(&answer).trim_end().to_owned()
+    }
+
     /// Kills the server (SIGKILL) and waits for it: clients see their connections drop.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
