@@ -11,6 +11,11 @@
 //!   `users` (SPEC §8);
 //! - HTTP `GET /healthz` and the admin API of [`admin`], which makes out-of-band changes.
 //!
+//! With [`Config::redis`] several processes are one server (SPEC §5.10): the users live in
+//! Redis and every change is fanned out through a Redis channel to the subscribers of every
+//! process ([`RedisConfig`], [`ServerHandle::redis_state`]; the crate README says what lives
+//! where and what happens when Redis goes away).
+//!
 //! Where DCRF closes the socket with 1011 on malformed input, this server replies with a
 //! 400 error frame and keeps the socket open (SPEC §2.3.2, §10.3). Every other reply matches
 //! the frames observed on DCRF 1.3.0 (`interop/dcrf/observed/`).
