@@ -80,7 +80,7 @@ def visit(item_id, path):
     inner = item["inner"][k]
     name = item.get("name")
     if k == "module":
-        here = path if path else name
+        here = f"{path}::{name}" if path else name
         if not path:
             counted.append((here + " (crate root)", has_example(item.get("docs"))))
         for child in inner["items"]:
