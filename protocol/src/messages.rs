@@ -250,7 +250,9 @@ pub type Instance = Map<String, Value>;
 
 /// Request `retrieve`: read one instance (SPEC §5.1).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::RetrieveRequest;
 
@@ -261,7 +263,8 @@ assert_eq!(request.request_id.map(|id| id.to_string()).as_deref(), Some("1550050
 assert!(serde_json::from_str::<RetrieveRequest>(r#"{"action": "retrieve", "request_id": 1}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1})))]
@@ -284,7 +287,9 @@ pub struct RetrieveRequest {
 
 /// Request `subscribe_instance`: subscribe to changes of one instance (SPEC §5.3).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::SubscribeInstanceRequest;
 
@@ -294,7 +299,8 @@ assert_eq!(request.request_id.as_request_id().raw(), r#""sub-1""#);
 assert!(serde_json::from_str::<SubscribeInstanceRequest>(r#"{"action": "subscribe_instance", "request_id": null, "pk": 1}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1})))]
@@ -312,7 +318,9 @@ pub struct SubscribeInstanceRequest {
 
 /// Request `unsubscribe_instance`: cancel the subscriptions of this socket to one instance (SPEC §5.4).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::UnsubscribeInstanceRequest;
 
@@ -324,7 +332,8 @@ let request: UnsubscribeInstanceRequest = serde_json::from_str(r#"{"action": "un
 assert!(request.request_id.is_some_and(|id| id.is_null()));
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
@@ -350,7 +359,9 @@ pub struct UnsubscribeInstanceRequest {
 
 /// Request `list`: read every instance (SPEC §6.1).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::ListRequest;
 
@@ -360,7 +371,8 @@ assert_eq!(request.extra["page"], 2);
 assert!(serde_json::from_str::<ListRequest>(r#"{"action": "retrieve", "request_id": 7}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "list", "request_id": 7})))]
@@ -381,7 +393,9 @@ pub struct ListRequest {
 
 /// Request `create`: create an instance from `data` (SPEC §6.2).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::CreateRequest;
 
@@ -391,7 +405,8 @@ assert_eq!(request.data["username"], "test 4");
 assert!(serde_json::from_str::<CreateRequest>(r#"{"action": "create", "request_id": 8, "data": "test 4"}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}})))]
@@ -414,7 +429,9 @@ pub struct CreateRequest {
 
 /// Request `update`: replace the fields of an instance (SPEC §6.3).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::UpdateRequest;
 
@@ -424,7 +441,8 @@ assert_eq!((&request.pk.0, request.data.len()), (&serde_json::json!(1), 2));
 assert!(serde_json::from_str::<UpdateRequest>(r#"{"action": "update", "request_id": 9, "data": {}}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}})))]
@@ -449,7 +467,9 @@ pub struct UpdateRequest {
 
 /// Request `patch`: change some fields of an instance (SPEC §6.4).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::PatchRequest;
 use serde_json::json;
@@ -458,7 +478,8 @@ let request: PatchRequest = serde_json::from_str(r#"{"action": "patch", "request
 assert_eq!(serde_json::to_value(&request)?, json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}));
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}})))]
@@ -483,7 +504,9 @@ pub struct PatchRequest {
 
 /// Request `delete`: delete an instance (SPEC §6.5).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::{DeleteRequest, Lookup};
 
@@ -491,7 +514,8 @@ let request: DeleteRequest = serde_json::from_str(r#"{"action": "delete", "reque
 assert_eq!(request.pk, Lookup("1".into())); // DCRF casts "1" to the pk 1
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1})))]
@@ -514,7 +538,9 @@ pub struct DeleteRequest {
 
 /// Reply to `retrieve`: the serialized instance, status 200 (SPEC §5.1).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::RetrieveReply;
 
@@ -524,7 +550,8 @@ assert_eq!(reply.data["email"], "1@example.com");
 assert!(serde_json::from_str::<RetrieveReply>(r#"{"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050})))]
@@ -543,7 +570,9 @@ pub struct RetrieveReply {
 
 /// Reply to `subscribe_instance`: status 201, data null (SPEC §5.3).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::SubscribeInstanceReply;
 
@@ -553,7 +582,8 @@ assert_eq!(reply.request_id.raw(), "1550050");
 assert!(serde_json::from_str::<SubscribeInstanceReply>(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 200, "request_id": 1}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050})))]
@@ -572,7 +602,9 @@ pub struct SubscribeInstanceReply {
 
 /// Reply to `unsubscribe_instance`: status 204, data null (SPEC §5.4).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::UnsubscribeInstanceReply;
 
@@ -580,7 +612,8 @@ let reply: UnsubscribeInstanceReply = serde_json::from_str(r#"{"errors": [], "da
 assert!(reply.request_id.is_null());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
@@ -602,7 +635,9 @@ pub struct UnsubscribeInstanceReply {
 
 /// Pushed `update` event: the instance changed; data is the instance as serialized when the event is delivered (SPEC §5.5). The reply to an `update` request has the same shape (SPEC §6.3).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::UpdateEvent;
 
@@ -611,7 +646,8 @@ assert_eq!(event.data["username"], "edited user name");
 assert_eq!(event.request_id.raw(), "1550050"); // the subscribing request's
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050})))]
@@ -630,7 +666,9 @@ pub struct UpdateEvent {
 
 /// The data of a `delete` event: the primary key of the deleted instance.
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::DeletedInstance;
 
@@ -639,7 +677,8 @@ let data: DeletedInstance = serde_json::from_str(r#"{"pk": "5b0e6a2c-1d2e-4f5a-8
 assert_eq!(data.pk, "5b0e6a2c-1d2e-4f5a-8b9c-0d1e2f3a4b5c");
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct DeletedInstance {
@@ -653,7 +692,9 @@ pub struct DeletedInstance {
 
 /// Pushed `delete` event: the instance was deleted (SPEC §5.6).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::{DeleteEvent, DeleteReply};
 
@@ -664,7 +705,8 @@ assert_eq!(event.data.pk, 1);
 assert!(serde_json::from_str::<DeleteReply>(frame).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050})))]
@@ -683,7 +725,9 @@ pub struct DeleteEvent {
 
 /// Reply to `list`: every instance, status 200 (SPEC §6.1).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::ListReply;
 
@@ -691,7 +735,8 @@ let reply: ListReply = serde_json::from_str(r#"{"errors": [], "data": [{"id": 1}
 assert_eq!(reply.data.len(), 2);
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7})))]
@@ -710,7 +755,9 @@ pub struct ListReply {
 
 /// Reply to `create`: the new instance, status 201 (SPEC §6.2).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::{CreateEvent, CreateReply};
 
@@ -721,7 +768,8 @@ assert_eq!(reply.data["id"], 4);
 assert!(serde_json::from_str::<CreateEvent>(frame).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8})))]
@@ -740,7 +788,9 @@ pub struct CreateReply {
 
 /// Pushed `create` event: a subscribed instance was saved after its row had been deleted, so Django inserted it again; data is the instance (SPEC §5.6.3, §10.9).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::CreateEvent;
 
@@ -748,7 +798,8 @@ let event: CreateEvent = serde_json::from_str(r#"{"errors": [], "data": {"id": 3
 assert_eq!(event.data["id"], 33);
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46})))]
@@ -767,7 +818,9 @@ pub struct CreateEvent {
 
 /// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::PatchReply;
 
@@ -775,7 +828,8 @@ let reply: PatchReply = serde_json::from_str(r#"{"errors": [], "data": {"id": 1,
 assert_eq!(reply.data["username"], "edited user name");
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10})))]
@@ -794,7 +848,9 @@ pub struct PatchReply {
 
 /// Reply to `delete`: status 204, data null (SPEC §6.5).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::DeleteReply;
 
@@ -802,7 +858,8 @@ let reply: DeleteReply = serde_json::from_str(r#"{"errors": [], "data": null, "a
 assert_eq!(reply.request_id.raw(), "11");
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11})))]
@@ -1005,7 +1062,9 @@ impl JsonSchema for ErrorStatus {
 
 /// Any failure: a reply or event with a 4xx or 5xx status and at least one error (SPEC §7).
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::messages::ErrorReply;
 
@@ -1017,7 +1076,8 @@ assert!(serde_json::from_str::<ErrorReply>(r#"{"errors": [], "data": null, "acti
 assert!(serde_json::from_str::<ErrorReply>(r#"{"errors": ["x"], "data": null, "action": "retrieve", "response_status": 200, "request_id": 1}"#).is_err());
 # Ok::<(), serde_json::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(

@@ -9,7 +9,9 @@ use serde_json::Value;
 /// `stream`; replies and events come back wrapped the same way. dcrf-client speaks this
 /// envelope by default.
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::{Action, Multiplexed, Request};
 
@@ -20,7 +22,8 @@ let request = Request::from_value(envelope.payload)?;
 assert_eq!(request.action, Action::Retrieve);
 # Ok::<(), Box<dyn std::error::Error>>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -15,7 +15,9 @@ use crate::{Action, Error, ReplyAction, RequestId};
 /// `response_status` is an HTTP status code; `request_id` echoes the request's value
 /// (or the subscribing request's value for an event), null when the request had none.
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::{Action, Reply};
 
@@ -27,7 +29,8 @@ assert_eq!(reply.data["username"], "test 1");
 assert_eq!(reply.request_id.raw(), "1550050");
 # Ok::<(), dcrf_protocol::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(

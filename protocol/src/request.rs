@@ -17,7 +17,9 @@ pub const DEFAULT_LOOKUP_FIELD: &str = "pk";
 /// such as the lookup argument `pk` or the `data` of a create. Unknown keys are kept,
 /// so a request parsed and printed back is the same JSON value.
 // Documentation only: the doc comment is the schema's `description`.
-#[cfg_attr(any(doc, doctest), doc = r##"
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
 ```
 use dcrf_protocol::{Action, Request};
 
@@ -31,7 +33,8 @@ assert!(frame.starts_with(r#"{"action":"patch","request_id":10,"#));
 assert_eq!(Request::from_frame(&frame)?, request);
 # Ok::<(), dcrf_protocol::Error>(())
 ```
-"##)]
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
