@@ -64,12 +64,32 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// Sets the delay before the first attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dcrf_client::ReconnectPolicy;
+    ///
+    /// let policy = ReconnectPolicy::default().initial_delay(Duration::from_millis(250));
+    /// assert_eq!(policy.delay(0), Duration::from_millis(250));
+    /// assert_eq!(policy.delay(1), Duration::from_millis(500));
+    /// ```
     pub fn initial_delay(mut self, delay: Duration) -> Self {
         self.initial_delay = delay;
         self
     }
 
     /// Sets the cap of the doubling delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dcrf_client::ReconnectPolicy;
+    ///
+    /// let policy = ReconnectPolicy::default().max_delay(Duration::from_secs(1));
+    /// // 100 ms, 200 ms, 400 ms, 800 ms, then 1 s for every later attempt.
+    /// assert_eq!(policy.delay(3), Duration::from_millis(800));
+    /// assert_eq!(policy.delay(4), Duration::from_secs(1));
+    /// assert_eq!(policy.delay(u32::MAX), Duration::from_secs(1));
+    /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -77,12 +97,31 @@ impl ReconnectPolicy {
 
     /// Sets how many attempts are made in a row before the client gives up and closes for
     /// good (`None`: never give up). The count restarts after each successful reconnect.
+    ///
+    /// ```
+    /// use dcrf_client::ReconnectPolicy;
+    ///
+    /// // Give up after five failed attempts in a row: calls then fail with `Error::Closed`
+    /// // and every subscription stream ends.
+    /// let policy = ReconnectPolicy::default().max_attempts(Some(5));
+    /// assert_ne!(policy, ReconnectPolicy::default());
+    /// ```
     pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
         self.max_attempts = attempts;
         self
     }
 
     /// The delay before attempt `attempt` (counted from 0).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dcrf_client::ReconnectPolicy;
+    ///
+    /// let policy = ReconnectPolicy::default(); // 100 ms, doubling up to 10 s
+    /// let delays: Vec<Duration> = (0..9).map(|attempt| policy.delay(attempt)).collect();
+    /// assert_eq!(delays[..3], [Duration::from_millis(100), Duration::from_millis(200), Duration::from_millis(400)]);
+    /// assert_eq!(delays[8], Duration::from_secs(10));
+    /// ```
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(31));
         self.initial_delay
@@ -92,6 +131,19 @@ impl ReconnectPolicy {
 }
 
 /// Configures and opens a [`Client`]. Made by [`Client::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use dcrf_client::{Client, ReconnectPolicy};
+///
+/// // Everything is optional; `connect` opens the socket.
+/// let builder = Client::builder("wss://shop.example/ws/")
+///     .header("Authorization", "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")
+///     .lookup_field("uuid")
+///     .request_timeout(Duration::from_secs(5))
+///     .reconnect(ReconnectPolicy::default().max_attempts(Some(10)));
+/// # drop(builder);
+/// ```
 #[derive(Debug)]
 pub struct ClientBuilder {
     url: String,
@@ -111,6 +163,27 @@ impl ClientBuilder {
     /// or `Origin` (Django Channels' `AllowedHostsOriginValidator` checks `Origin`). It is
     /// sent again on every reconnect. An invalid name or value fails
     /// [`connect`](Self::connect) with [`Error::InvalidHeader`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    ///
+    /// // Django Channels' AllowedHostsOriginValidator checks Origin; AuthMiddlewareStack reads
+    /// // the session cookie.
+    /// let client = Client::builder(url)
+    ///     .header("Origin", "http://localhost:8000")
+    ///     .header("Cookie", "sessionid=q8dkz1x7l5n0")
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -118,6 +191,24 @@ impl ClientBuilder {
 
     /// Speaks the multiplexed envelope (SPEC section 8): every request is sent as
     /// `{"stream": STREAM, "payload": ...}` and only frames of that stream are read.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    ///
+    /// # let url = format!("{}multiplexed/", server.ws_url());
+    /// // A consumer behind channelsmultiplexer's AsyncJsonWebsocketDemultiplexer, as stream "users".
+    /// let client = Client::builder(url).stream("users").connect().await?;
+    /// let reply = client.call("retrieve", serde_json::json!({"pk": 1})).await?;
+    /// assert_eq!(reply.data["username"], "test 1");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn stream(mut self, stream: impl Into<String>) -> Self {
         self.stream = Some(stream.into());
         self
@@ -125,6 +216,14 @@ impl ClientBuilder {
 
     /// Sets the request key naming an instance, the consumer's `lookup_field` (SPEC section
     /// 3.3; dcrf-client's `pkField`). Default `pk`.
+    ///
+    /// ```
+    /// use dcrf_client::Client;
+    ///
+    /// // A consumer with `lookup_field = "uuid"`: retrieve(pk) sends {"uuid": pk}.
+    /// let builder = Client::builder("ws://127.0.0.1:8000/ws/products/").lookup_field("uuid");
+    /// # drop(builder);
+    /// ```
     pub fn lookup_field(mut self, field: impl Into<String>) -> Self {
         self.lookup_field = field.into();
         self
@@ -132,6 +231,26 @@ impl ClientBuilder {
 
     /// Sets how long a call (and a connection attempt) waits before failing with
     /// [`Error::Timeout`]. Default [`DEFAULT_REQUEST_TIMEOUT`] (30 s).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use std::time::Duration;
+    /// use dcrf_client::Client;
+    ///
+    /// let client = Client::builder(url)
+    ///     .request_timeout(Duration::from_secs(2))
+    ///     .connect()
+    ///     .await?;
+    /// let user: serde_json::Value = client.retrieve(1).await?; // or Err(Error::Timeout) after 2 s
+    /// assert_eq!(user["id"], 1);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -141,6 +260,14 @@ impl ClientBuilder {
     /// (at least 1). Default [`DEFAULT_SUBSCRIPTION_BUFFER`] (64). When the buffer is full the
     /// oldest event is dropped and the stream yields [`Event::Gap`](crate::Event::Gap) before
     /// the remaining ones; the connection never waits for a consumer.
+    ///
+    /// ```
+    /// use dcrf_client::Client;
+    ///
+    /// // A consumer that may fall far behind a busy instance keeps more events before it sees a Gap.
+    /// let builder = Client::builder("ws://127.0.0.1:8000/ws/").subscription_buffer(1024);
+    /// # drop(builder);
+    /// ```
     pub fn subscription_buffer(mut self, events: usize) -> Self {
         self.subscription_buffer = events.max(1);
         self
@@ -150,6 +277,14 @@ impl ClientBuilder {
     /// always kept). Default [`DEFAULT_SUBSCRIPTION_BUFFER_BYTES`] (1 MiB). Past it, the oldest
     /// events are dropped and the stream yields [`Event::Gap`](crate::Event::Gap), as for
     /// [`subscription_buffer`](Self::subscription_buffer).
+    ///
+    /// ```
+    /// use dcrf_client::Client;
+    ///
+    /// // Large instances: up to 8 MiB of queued events per subscription.
+    /// let builder = Client::builder("ws://127.0.0.1:8000/ws/").subscription_buffer_bytes(8 << 20);
+    /// # drop(builder);
+    /// ```
     pub fn subscription_buffer_bytes(mut self, bytes: usize) -> Self {
         self.subscription_buffer_bytes = bytes;
         self
@@ -158,6 +293,14 @@ impl ClientBuilder {
     /// Sets the largest message the client accepts from the server. Default
     /// [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB); a larger message drops the connection (and
     /// the reconnect policy, if any, reconnects).
+    ///
+    /// ```
+    /// use dcrf_client::Client;
+    ///
+    /// // A `list` of a large table arrives as one message.
+    /// let builder = Client::builder("ws://127.0.0.1:8000/ws/").max_message_size(64 << 20);
+    /// # drop(builder);
+    /// ```
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
@@ -166,6 +309,25 @@ impl ClientBuilder {
     /// Reconnects after the socket drops, under `policy`. Without it (the default) a
     /// dropped socket closes the client for good: calls fail with [`Error::Closed`] and
     /// subscription streams end.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use std::time::Duration;
+    /// use dcrf_client::{Client, ReconnectPolicy};
+    ///
+    /// let client = Client::builder(url)
+    ///     .reconnect(ReconnectPolicy::default().max_delay(Duration::from_secs(30)))
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.reconnect = Some(policy);
         self
@@ -174,6 +336,22 @@ impl ClientBuilder {
     /// Uses this rustls configuration for `wss://` instead of the default one (the
     /// platform's root certificates, ring as the crypto provider). For a private CA or a
     /// client certificate.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dcrf_client::{Client, rustls};
+    ///
+    /// // Trust only a private CA (add its DER certificate to `roots`).
+    /// let roots = rustls::RootCertStore::empty();
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let builder = Client::builder("wss://internal.example/ws/").tls_config(Arc::new(config));
+    /// # drop(builder);
+    /// # Ok::<(), rustls::Error>(())
+    /// ```
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
@@ -183,6 +361,25 @@ impl ClientBuilder {
     ///
     /// Fails with [`Error::InvalidUrl`], [`Error::InvalidHeader`], [`Error::Tls`],
     /// [`Error::Connect`] or [`Error::Timeout`]. The first connection is not retried.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Error};
+    ///
+    /// let client = Client::builder(url).connect().await?;
+    /// # drop(client);
+    ///
+    /// // A URL that is not ws:// or wss:// fails before anything is sent.
+    /// let error = Client::builder("http://127.0.0.1:8000/ws/").connect().await.unwrap_err();
+    /// assert!(matches!(error, Error::InvalidUrl { .. }));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn connect(self) -> Result<Client, Error> {
         let invalid = |reason: &str| Error::InvalidUrl {
             url: self.url.clone(),
@@ -266,6 +463,30 @@ fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
 ///
 /// Cheap to clone; every clone uses the same connection. The connection closes when every
 /// clone and every [`Subscription`] is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+/// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+/// # let url = format!("{}full/", server.ws_url());
+/// use dcrf_client::Client;
+///
+/// let client = Client::connect(url).await?;
+/// // Clones share the connection: each task gets its own handle.
+/// let tasks: Vec<_> = (1..=3)
+///     .map(|pk| {
+///         let client = client.clone();
+///         tokio::spawn(async move { client.retrieve::<serde_json::Value>(pk).await })
+///     })
+///     .collect();
+/// for (task, pk) in tasks.into_iter().zip(1..) {
+///     assert_eq!(task.await??["id"], pk);
+/// }
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).await?
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -291,6 +512,24 @@ impl std::fmt::Debug for Command {
 impl Client {
     /// Starts configuring a client of the consumer at `url` (`ws://HOST/PATH` or
     /// `wss://HOST/PATH`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, ReconnectPolicy};
+    ///
+    /// let client = Client::builder(url)
+    ///     .reconnect(ReconnectPolicy::default())
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
@@ -308,6 +547,22 @@ impl Client {
 
     /// Connects to `url` with the default settings: the plain envelope, lookup field `pk`,
     /// no handshake headers, no reconnect.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    ///
+    /// let client = Client::connect(url).await?; // e.g. "ws://127.0.0.1:8000/ws/"
+    /// let user: serde_json::Value = client.retrieve(1).await?;
+    /// assert_eq!(user["username"], "test 1");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn connect(url: impl Into<String>) -> Result<Client, Error> {
         Client::builder(url).connect().await
     }
@@ -315,12 +570,63 @@ impl Client {
     /// `retrieve` (SPEC section 5.1): the instance named by `pk`.
     ///
     /// Fails with [`Error::NotFound`] when there is none.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Error};
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let user: User = client.retrieve(1).await?;
+    /// assert_eq!((user.id, user.username.as_str(), user.email.as_str()), (1, "test 1", "1@example.com"));
+    ///
+    /// match client.retrieve::<User>(999).await {
+    ///     Err(Error::NotFound { errors }) => assert_eq!(errors, ["Not found"]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn retrieve<T: DeserializeOwned>(&self, pk: impl Into<Value>) -> Result<T, Error> {
         let request = Request::new(Action::Retrieve).with_arg(self.lookup_field(), pk);
         decode(self.send(request).await?.data)
     }
 
     /// `list` (SPEC section 6.1): every instance.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let users: Vec<User> = client.list().await?;
+    /// assert_eq!(users.iter().map(|user| user.id).collect::<Vec<_>>(), [1, 2, 3]);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn list<T: DeserializeOwned>(&self) -> Result<Vec<T>, Error> {
         decode(self.send(Request::new(Action::List)).await?.data)
     }
@@ -329,12 +635,77 @@ impl Client {
     /// server serialized it.
     ///
     /// Fails with [`Error::Validation`] when the serializer rejects `data`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Error};
+    /// use serde::Serialize;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// #[derive(Serialize)]
+    /// struct NewUser<'a> {
+    ///     username: &'a str,
+    ///     email: &'a str,
+    ///     password: &'a str,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let user: User = client
+    ///     .create(&NewUser { username: "ada", email: "ada@example.com", password: "s3cret" })
+    ///     .await?;
+    /// assert_eq!(user.username, "ada");
+    ///
+    /// // The serializer's field messages.
+    /// match client.create::<User>(&serde_json::json!({"email": "x@example.com"})).await {
+    ///     Err(Error::Validation(errors)) => assert_eq!(errors.field("username"), ["This field is required."]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn create<T: DeserializeOwned>(&self, data: &impl Serialize) -> Result<T, Error> {
         let request = Request::new(Action::Create).with_arg("data", encode(data)?);
         decode(self.send(request).await?.data)
     }
 
     /// `update` (SPEC section 6.3): replaces every writable field of `pk` with `data`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let user: User = client
+    ///     .update(2, &json!({"username": "grace", "email": "grace@example.com", "password": "s3cret"}))
+    ///     .await?;
+    /// assert_eq!((user.id, user.username.as_str()), (2, "grace"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn update<T: DeserializeOwned>(
         &self,
         pk: impl Into<Value>,
@@ -347,6 +718,30 @@ impl Client {
     }
 
     /// `patch` (SPEC section 6.4): changes the fields of `pk` given in `data`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let user: User = client.patch(3, &json!({"email": "new@example.com"})).await?;
+    /// assert_eq!((user.username.as_str(), user.email.as_str()), ("test 3", "new@example.com"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn patch<T: DeserializeOwned>(
         &self,
         pk: impl Into<Value>,
@@ -359,6 +754,22 @@ impl Client {
     }
 
     /// `delete` (SPEC section 6.5): deletes `pk`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Error};
+    ///
+    /// let client = Client::connect(url).await?;
+    /// client.delete(3).await?;
+    /// assert!(matches!(client.delete(3).await, Err(Error::NotFound { .. })));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn delete(&self, pk: impl Into<Value>) -> Result<(), Error> {
         let request = Request::new(Action::Delete).with_arg(self.lookup_field(), pk);
         self.send(request).await.map(drop)
@@ -368,11 +779,27 @@ impl Client {
     /// null for none) become the request's arguments. Returns the successful reply; error
     /// replies become the same typed errors as the other calls.
     ///
-    /// ```no_run
-    /// # async fn run(client: dcrf_client::Client) -> Result<(), dcrf_client::Error> {
-    /// let reply = client.call("send_welcome_email", serde_json::json!({"pk": 1})).await?;
-    /// println!("{} {}", reply.response_status, reply.data);
-    /// # Ok(())
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Error};
+    /// use serde_json::json;
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let reply = client.call("retrieve", json!({"pk": 2})).await?;
+    /// assert_eq!((reply.response_status, &reply.data["username"]), (200, &json!("test 2")));
+    ///
+    /// // An action the consumer does not offer is a 405 (SPEC section 7.1).
+    /// match client.call("send_welcome_email", json!({"pk": 1})).await {
+    ///     Err(Error::Server { status: 405, .. }) => {}
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
     /// # }
     /// ```
     pub async fn call(&self, action: &str, args: impl Serialize) -> Result<Reply, Error> {
@@ -398,6 +825,41 @@ impl Client {
     /// Returns once the server confirmed the subscription (201): every change after that is
     /// delivered. Fails with [`Error::NotFound`] when there is no such instance. Several
     /// subscriptions of one client to one instance share one server subscription.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::{Client, Event};
+    /// use futures_util::StreamExt;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct User {
+    ///     id: i64,
+    ///     username: String,
+    ///     email: String,
+    /// }
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let mut changes = client.subscribe::<User>(1).await?;
+    ///
+    /// // Any change of user 1, by this client or anyone else, is an event.
+    /// client.patch::<User>(1, &json!({"username": "renamed"})).await?;
+    /// match changes.next().await {
+    ///     Some(Event::Updated(user)) => assert_eq!(user.username, "renamed"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// client.delete(1).await?;
+    /// assert!(matches!(changes.next().await, Some(Event::Deleted { pk }) if pk == json!(1)));
+    ///
+    /// drop(changes); // sends unsubscribe_instance
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub async fn subscribe<T: DeserializeOwned>(
         &self,
         pk: impl Into<Value>,

@@ -12,6 +12,37 @@ use serde_json::Value;
 /// own failures are [`Error::Connect`], [`Error::Closed`] and [`Error::Timeout`]; a frame
 /// that is not a valid reply is [`Error::Protocol`], and a valid reply whose `data` does not
 /// fit the caller's type is [`Error::Decode`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+/// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+/// # let url = format!("{}full/", server.ws_url());
+/// use dcrf_client::{Client, Error};
+/// use serde_json::{Value, json};
+///
+/// let client = Client::connect(url).await?;
+/// // Error replies are typed by their status.
+/// let missing = client.retrieve::<Value>(999).await.unwrap_err();
+/// assert!(matches!(missing, Error::NotFound { .. }));
+/// assert_eq!(missing.to_string(), r#"not found: [String("Not found")]"#);
+///
+/// let invalid = client.create::<Value>(&json!({"username": "", "password": "s3cret"})).await.unwrap_err();
+/// match &invalid {
+///     Error::Validation(errors) => assert_eq!(errors.field("username"), ["This field may not be blank."]),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(invalid.to_string(), "validation failed: username: This field may not be blank.");
+///
+/// // A reply whose data does not fit the type: the cause is kept as the source.
+/// let decode = client.retrieve::<Vec<String>>(1).await.unwrap_err();
+/// assert!(matches!(decode, Error::Decode(_)));
+/// assert!(std::error::Error::source(&decode).is_some());
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).await?
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -117,6 +148,26 @@ impl Error {
 /// data as a whole arrive under `non_field_errors`, and some servers send plain strings.
 /// Nested serializers nest the object; their fields are flattened with dots
 /// (`address.city`), list items with their index (`tags.0`).
+///
+/// ```
+/// use dcrf_client::ValidationErrors;
+/// use serde_json::json;
+///
+/// // The `errors` of a 400 reply of a serializer with a nested `address`.
+/// let errors = ValidationErrors::from_errors(vec![json!({
+///     "email": ["Enter a valid email address."],
+///     "address": {"city": ["This field is required."]},
+///     "non_field_errors": ["The passwords do not match."],
+/// })]);
+/// assert_eq!(errors.field("email"), ["Enter a valid email address."]);
+/// assert_eq!(errors.field("address.city"), ["This field is required."]);
+/// assert_eq!(errors.field("non_field_errors"), ["The passwords do not match."]);
+/// assert_eq!(
+///     errors.to_string(),
+///     "address.city: This field is required.; email: Enter a valid email address.; \
+///      non_field_errors: The passwords do not match."
+/// );
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ValidationErrors {
     /// Messages per field, in field-name order.
@@ -160,6 +211,16 @@ impl ValidationErrors {
     }
 
     /// The messages of one field (empty when the field is valid).
+    ///
+    /// ```
+    /// use dcrf_client::ValidationErrors;
+    /// use serde_json::json;
+    ///
+    /// let errors = ValidationErrors::from_errors(vec![json!({"tags": [[], ["Not a valid string."]]})]);
+    /// assert_eq!(errors.field("tags.1"), ["Not a valid string."]);
+    /// assert!(errors.field("tags.0").is_empty()); // valid fields have no messages
+    /// assert!(errors.field("username").is_empty());
+    /// ```
     pub fn field(&self, name: &str) -> &[String] {
         self.fields.get(name).map(Vec::as_slice).unwrap_or_default()
     }

@@ -6,7 +6,7 @@
 //! [`Event`]s. The protocol is specified in `dcrf_protocol::spec` (SPEC.md); this crate
 //! builds and reads its frames with [`dcrf_protocol`].
 //!
-//! ```no_run
+//! ```
 //! use dcrf_client::{Client, Event, ReconnectPolicy};
 //! use futures_util::StreamExt;
 //! use serde::{Deserialize, Serialize};
@@ -23,8 +23,13 @@
 //!     username: &'a str,
 //! }
 //!
-//! # async fn run() -> Result<(), dcrf_client::Error> {
-//! let client = Client::builder("ws://127.0.0.1:8000/ws/full/")
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+//! # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+//! # let url = format!("{}full/", server.ws_url());
+//! // url: "ws://127.0.0.1:8000/ws/full/", say
+//! let client = Client::builder(url)
 //!     .header("Origin", "http://127.0.0.1:8000")
 //!     .reconnect(ReconnectPolicy::default())
 //!     .connect()
@@ -42,10 +47,16 @@
 //!         Event::Gap => println!("events may have been missed: retrieve again"),
 //!         _ => {}
 //!     }
+//!     # break;
 //! }
-//! # Ok(())
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).await?
 //! # }
 //! ```
+//!
+//! The examples of this crate's items run as doc tests against `dcrf-reference-server`,
+//! started in-process on a free port (in hidden lines); `url` is its `/ws/full/` consumer,
+//! which offers every model action on a table of users 1, 2 and 3.
 //!
 //! # How it works
 //!

@@ -28,6 +28,42 @@ pub const DEFAULT_SUBSCRIPTION_BUFFER_BYTES: usize = 1 << 20;
 /// `Updated`, `Deleted` and `Created` are the server's events (SPEC sections 5.5, 5.6);
 /// `Gap` is the client's own: it says that events may have been missed at this point of the
 /// stream, and a consumer that needs the current state retrieves it again.
+///
+/// ```
+/// use dcrf_client::Event;
+/// use serde_json::json;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct User {
+///     id: i64,
+///     username: String,
+/// }
+///
+/// /// What a live view of one user does with each event.
+/// fn apply(view: &mut Option<User>, event: Event<User>) -> &'static str {
+///     match event {
+///         Event::Updated(user) | Event::Created(user) => {
+///             *view = Some(user);
+///             "redraw"
+///         }
+///         Event::Deleted { .. } => {
+///             *view = None;
+///             "remove"
+///         }
+///         // Something may have been missed: retrieve the instance again.
+///         Event::Gap => "refetch",
+///         // Event is #[non_exhaustive].
+///         _ => "ignore",
+///     }
+/// }
+///
+/// let mut view = None;
+/// assert_eq!(apply(&mut view, Event::Updated(User { id: 1, username: "ada".into() })), "redraw");
+/// assert_eq!(view.as_ref().map(|user| user.username.as_str()), Some("ada"));
+/// assert_eq!(apply(&mut view, Event::Gap), "refetch");
+/// assert_eq!(apply(&mut view, Event::Deleted { pk: json!(1) }), "remove");
+/// assert_eq!(view, None);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event<T> {
@@ -187,6 +223,33 @@ impl Inbox {
 /// there is no reconnect policy or the policy gave up, every [`Client`](crate::Client) and
 /// subscription was dropped, or the instance was gone when the client tried to renew the
 /// subscription after a reconnect (then the last events are `Gap` and `Deleted`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+/// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+/// # let url = format!("{}full/", server.ws_url());
+/// use dcrf_client::{Client, Event};
+/// use futures_util::StreamExt;
+/// use serde_json::{Value, json};
+///
+/// let client = Client::connect(url).await?;
+/// // Two subscriptions to one instance share one server subscription.
+/// let mut first = client.subscribe::<Value>(2).await?;
+/// let second = client.subscribe::<Value>(2).await?;
+/// drop(second); // the first one is still live: nothing is sent
+///
+/// client.patch::<Value>(2, &json!({"email": "two@example.com"})).await?;
+/// match first.next().await {
+///     Some(Event::Updated(user)) => assert_eq!(user["email"], "two@example.com"),
+///     other => panic!("{other:?}"),
+/// }
+/// drop(first); // the last one: sends unsubscribe_instance
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).await?
+/// # }
+/// ```
 pub struct Subscription<T> {
     pk: Value,
     key: String,
@@ -215,6 +278,22 @@ impl<T> Subscription<T> {
     }
 
     /// The lookup value this subscription was made with.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    /// # let server = dcrf_reference_server::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, Default::default()).await?;
+    /// # let url = format!("{}full/", server.ws_url());
+    /// use dcrf_client::Client;
+    ///
+    /// let client = Client::connect(url).await?;
+    /// let subscription = client.subscribe::<serde_json::Value>(1).await?;
+    /// assert_eq!(subscription.pk(), &serde_json::json!(1));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).await?
+    /// # }
+    /// ```
     pub fn pk(&self) -> &Value {
         &self.pk
     }

@@ -4,6 +4,24 @@
 ///
 /// Every variant names the JSON pointer (in the document that was read) of the
 /// part that is wrong; the `dcrf-schema` command prefixes the file name.
+///
+/// ```
+/// use dcrf_model::{ModelSchema, SchemaError};
+/// use serde_json::json;
+///
+/// let doc = json!({"openapi": "3.0.3", "components": {"schemas": {
+///     "Product": {"type": "object", "properties": {"id": {"type": "integer"}}},
+///     "Tag": {"type": "object", "properties": {"id": {"type": "integer"}}}
+/// }}});
+/// let error = ModelSchema::from_openapi(&doc, "Order").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     r#"no component "Order" at pointer /components/schemas/Order; the components there are: Product, Tag"#
+/// );
+///
+/// let error = ModelSchema::from_json_schema(&json!({"type": "object", "properties": {"sku": {"type": "string"}}})).unwrap_err();
+/// assert!(matches!(error, SchemaError::Pk { ref field, .. } if field == "id"));
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchemaError {

@@ -15,6 +15,22 @@ use serde_json::{Map, Value, json};
 use crate::{ModelSchema, SchemaError};
 
 /// A JSON Schema dialect to write.
+///
+/// ```
+/// use dcrf_model::messages::{Action, Consumer, Dialect, message_schemas};
+///
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Tag", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"type": "string", "maxLength": 20}}, "required": ["id", "label"]})).unwrap();
+/// // `model`: a `Tag` with a read-only integer `id` and a required `label` (maxLength 20).
+/// let consumer = Consumer { path: "/ws/tags/".into(), lookup_field: "pk".into(), actions: vec![Action::Retrieve] };
+/// for (dialect, meta) in [
+///     (Dialect::Draft2020_12, "https://json-schema.org/draft/2020-12/schema"),
+///     (Dialect::Draft07, "http://json-schema.org/draft-07/schema#"),
+/// ] {
+///     let files = message_schemas(&model, &consumer, dialect)?;
+///     assert!(files.iter().all(|message| message.schema["$schema"] == meta));
+/// }
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dialect {
@@ -26,6 +42,14 @@ pub enum Dialect {
 
 impl Dialect {
     /// The directory name used for this dialect (`2020-12`, `draft-07`), as in `schemas/`.
+    ///
+    /// ```
+    /// use dcrf_model::messages::Dialect;
+    ///
+    /// // `dcrf-schema --out DIR` writes DIR/2020-12/*.json and DIR/draft-07/*.json.
+    /// assert_eq!(Dialect::Draft2020_12.dir(), "2020-12");
+    /// assert_eq!(Dialect::Draft07.dir(), "draft-07");
+    /// ```
     pub fn dir(self) -> &'static str {
         match self {
             Self::Draft2020_12 => "2020-12",
@@ -49,6 +73,20 @@ impl Dialect {
 }
 
 /// An action of DCRF's model mixins.
+///
+/// ```
+/// use dcrf_model::messages::Action;
+///
+/// // The command's `--actions retrieve,subscribe_instance,patch`.
+/// let actions: Vec<Action> = "retrieve,subscribe_instance,patch"
+///     .split(',')
+///     .map(str::parse)
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(actions, [Action::Retrieve, Action::SubscribeInstance, Action::Patch]);
+/// assert_eq!(Action::ALL.len(), 8);
+/// assert_eq!(Action::SubscribeInstance.to_string(), "subscribe_instance");
+/// # Ok::<(), dcrf_model::messages::UnknownAction>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Action {
@@ -84,6 +122,13 @@ impl Action {
     ];
 
     /// The name on the wire.
+    ///
+    /// ```
+    /// use dcrf_model::messages::Action;
+    ///
+    /// assert_eq!(Action::UnsubscribeInstance.wire(), "unsubscribe_instance");
+    /// assert_eq!(Action::ALL.map(Action::wire)[..4], ["retrieve", "subscribe_instance", "unsubscribe_instance", "list"]);
+    /// ```
     pub fn wire(self) -> &'static str {
         match self {
             Self::Retrieve => "retrieve",
@@ -105,6 +150,14 @@ impl fmt::Display for Action {
 }
 
 /// An action name that is not one of DCRF's model mixin actions.
+///
+/// ```
+/// use dcrf_model::messages::{Action, UnknownAction};
+///
+/// let error = "destroy".parse::<Action>().unwrap_err();
+/// assert_eq!(error, UnknownAction("destroy".into()));
+/// assert!(error.to_string().starts_with(r#"unknown action "destroy"; the actions are: retrieve, "#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown action {0:?}; the actions are: retrieve, subscribe_instance, unsubscribe_instance, list, create, update, patch, delete"
@@ -122,6 +175,23 @@ impl FromStr for Action {
 }
 
 /// One DCRF consumer serving the model: where it is and what it offers.
+///
+/// ```
+/// use dcrf_model::messages::{Action, Consumer, asyncapi};
+///
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Tag", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"type": "string", "maxLength": 20}}, "required": ["id", "label"]})).unwrap();
+/// // `model`: a `Tag` with a read-only integer `id` and a required `label` (maxLength 20).
+/// // class TagConsumer(ObserverModelInstanceMixin, RetrieveModelMixin, GenericAsyncAPIConsumer),
+/// // routed at /ws/tags/, with the default lookup_field.
+/// let consumer = Consumer {
+///     path: "/ws/tags/".into(),
+///     lookup_field: "pk".into(),
+///     actions: vec![Action::Retrieve, Action::SubscribeInstance, Action::UnsubscribeInstance],
+/// };
+/// let document = asyncapi(&model, &consumer)?;
+/// assert_eq!(document["channels"]["consumer"]["address"], "/ws/tags/");
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Consumer {
     /// The WebSocket path (`/api/live/products/`), the AsyncAPI channel address.
@@ -134,6 +204,21 @@ pub struct Consumer {
 }
 
 /// One generated message schema.
+///
+/// ```
+/// use dcrf_model::messages::{Action, Consumer, Dialect, message_schemas};
+///
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Tag", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"type": "string", "maxLength": 20}}, "required": ["id", "label"]})).unwrap();
+/// // `model`: a `Tag` with a read-only integer `id` and a required `label` (maxLength 20).
+/// let consumer = Consumer { path: "/ws/tags/".into(), lookup_field: "pk".into(), actions: vec![Action::Patch] };
+/// let files = message_schemas(&model, &consumer, Dialect::Draft2020_12)?;
+/// let request = files.iter().find(|message| message.file == "patch-request.json").unwrap();
+/// assert_eq!((request.name.as_str(), request.title.as_str()), ("patchRequest", "PatchRequest"));
+/// assert_eq!(request.schema["title"], "PatchRequest");
+/// // The last file is the error reply, which every action may get.
+/// assert_eq!(files.last().unwrap().file, "error-reply.json");
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageSchema {
     /// File name, `retrieve-reply.json`, as in `schemas/`.
@@ -673,6 +758,19 @@ pub fn message_schemas(
 /// `<name>.json` (read), `<name>-request.json` (create/update),
 /// `patched-<name>-request.json` (patch), `<name>-deleted.json`.
 /// `<name>` is the model name in kebab case.
+///
+/// ```
+/// use dcrf_model::messages::{Dialect, data_schemas};
+///
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Tag", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"type": "string", "maxLength": 20}}, "required": ["id", "label"]})).unwrap();
+/// // `model`: a `Tag` with a read-only integer `id` and a required `label` (maxLength 20).
+/// let files = data_schemas(&model, Dialect::Draft07);
+/// let names: Vec<&str> = files.iter().map(|(file, _)| file.as_str()).collect();
+/// assert_eq!(names, ["tag.json", "tag-request.json", "patched-tag-request.json", "tag-deleted.json"]);
+/// let (_, read) = &files[0];
+/// assert_eq!(read["$schema"], "http://json-schema.org/draft-07/schema#");
+/// assert_eq!(read["properties"]["label"]["maxLength"], 20);
+/// ```
 pub fn data_schemas(model: &ModelSchema, dialect: Dialect) -> Vec<(String, Value)> {
     let kebab = kebab(model.name());
     let files = [
@@ -737,6 +835,26 @@ fn camel(action: Action) -> String {
 /// An AsyncAPI 3 document for the consumer: one channel (the path), its
 /// messages, one `receive` operation per action with its reply, and one
 /// `send` operation for the subscription events.
+///
+/// ```
+/// use dcrf_model::messages::{Action, Consumer, asyncapi};
+///
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Tag", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"type": "string", "maxLength": 20}}, "required": ["id", "label"]})).unwrap();
+/// // `model`: a `Tag` with a read-only integer `id` and a required `label` (maxLength 20).
+/// let consumer = Consumer {
+///     path: "/ws/tags/".into(),
+///     lookup_field: "pk".into(),
+///     actions: vec![Action::Retrieve, Action::SubscribeInstance],
+/// };
+/// let document = asyncapi(&model, &consumer)?;
+/// assert_eq!(document["asyncapi"], "3.0.0");
+/// let operations = &document["operations"];
+/// assert_eq!(operations["retrieve"]["action"], "receive");
+/// assert_eq!(operations["subscribeInstance"]["action"], "receive");
+/// assert_eq!(operations["instanceEvents"]["action"], "send"); // the events
+/// assert_eq!(operations.as_object().unwrap().len(), 3);
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 pub fn asyncapi(model: &ModelSchema, consumer: &Consumer) -> Result<Value, SchemaError> {
     let defs = all_defs(model);
     let prefix = "#/components/schemas/";

@@ -9,6 +9,28 @@ use crate::SchemaError;
 const MAX_DEPTH: usize = 32;
 
 /// The JSON type of a field and what DRF field it stands for.
+///
+/// ```
+/// use dcrf_model::{FieldKind, ModelSchema};
+/// use serde_json::json;
+///
+/// let model = ModelSchema::from_json_schema(&json!({"type": "object", "properties": {
+///     "id": {"type": "integer", "readOnly": true},
+///     "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"},
+///     "size": {"enum": ["S", "M", "L", null], "nullable": true},
+///     "email": {"type": "string", "format": "email"}
+/// }}))?;
+/// assert_eq!(model.field("id").unwrap().kind, FieldKind::Integer);
+/// match &model.field("price").unwrap().kind {
+///     FieldKind::Decimal { max_digits, decimal_places, .. } => {
+///         assert_eq!((*max_digits, *decimal_places), (Some(8), Some(2)));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(model.field("size").unwrap().kind, FieldKind::Enum(vec![json!("S"), json!("M"), json!("L")]));
+/// assert!(matches!(&model.field("email").unwrap().kind, FieldKind::String { format: Some(f), .. } if f == "email"));
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FieldKind {
@@ -51,6 +73,23 @@ pub enum FieldKind {
 }
 
 /// One field of the model.
+///
+/// ```
+/// use dcrf_model::ModelSchema;
+/// use serde_json::json;
+///
+/// let model = ModelSchema::from_json_schema(&json!({"type": "object", "properties": {
+///     "id": {"type": "integer", "readOnly": true},
+///     "name": {"type": "string", "maxLength": 100, "description": "Shown in the shop."},
+///     "discontinued": {"type": "string", "format": "date", "nullable": true}
+/// }, "required": ["id", "name"]}))?;
+/// let name = model.field("name").unwrap();
+/// assert!(name.required && !name.read_only && !name.nullable);
+/// assert_eq!((name.max_length, name.description.as_deref()), (Some(100), Some("Shown in the shop.")));
+/// let discontinued = model.field("discontinued").unwrap();
+/// assert!(!discontinued.required && discontinued.nullable);
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Field {
@@ -82,6 +121,23 @@ pub struct Field {
 }
 
 /// The kind of the primary key, which decides how a stand-in server makes one.
+///
+/// ```
+/// use dcrf_model::{ModelOptions, ModelSchema, PkKind};
+/// use serde_json::json;
+///
+/// let schema = json!({"type": "object", "properties": {
+///     "id": {"type": "integer", "readOnly": true},
+///     "uuid": {"type": "string", "format": "uuid", "readOnly": true},
+///     "slug": {"type": "string"}
+/// }});
+/// assert_eq!(ModelSchema::from_json_schema(&schema)?.pk_kind(), PkKind::Integer);
+/// let by_uuid = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().pk("uuid"))?;
+/// assert_eq!(by_uuid.pk_kind(), PkKind::Uuid);
+/// let by_slug = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().pk("slug"))?;
+/// assert_eq!(by_slug.pk_kind(), PkKind::String);
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PkKind {
@@ -94,6 +150,28 @@ pub enum PkKind {
 }
 
 /// Choices the schema cannot express, given by the caller.
+///
+/// ```
+/// use dcrf_model::{ModelOptions, ModelSchema};
+/// use serde_json::json;
+///
+/// let schema = json!({"type": "object", "properties": {
+///     "code": {"type": "string", "maxLength": 12},
+///     "name": {"type": "string"},
+///     "note": {"type": "string"}
+/// }});
+/// // A model whose pk is `code`, with a unique `name` and a `blank=True` note.
+/// let options = ModelOptions::new().pk("code").unique(["name"]).allow_blank(["note"]);
+/// let model = ModelSchema::from_json_schema_with(&schema, &options)?;
+/// assert_eq!(model.pk().name, "code");
+/// assert_eq!(model.unique_fields(), ["name"]);
+/// assert!(model.allows_blank("note") && !model.allows_blank("name"));
+///
+/// // An option that names no field is refused, with the names there are.
+/// let error = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().pk("code").unique(["title"])).unwrap_err();
+/// assert_eq!(error.to_string(), r#"unknown field "title" given as unique; the fields are: code, name, note"#);
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelOptions {
     pk: Option<String>,
@@ -103,11 +181,29 @@ pub struct ModelOptions {
 
 impl ModelOptions {
     /// Defaults: the pk field is `id`, no field is unique, no text field may be blank.
+    ///
+    /// ```
+    /// use dcrf_model::ModelOptions;
+    ///
+    /// assert_eq!(ModelOptions::new(), ModelOptions::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The name of the primary-key field (default `id`).
+    ///
+    /// ```
+    /// use dcrf_model::{ModelOptions, ModelSchema};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({"type": "object", "properties": {"slug": {"type": "string"}, "title": {"type": "string"}}});
+    /// // Without the option the pk is `id`, which this schema does not have.
+    /// assert!(ModelSchema::from_json_schema(&schema).is_err());
+    /// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().pk("slug"))?;
+    /// assert_eq!(model.pk().name, "slug");
+    /// # Ok::<(), dcrf_model::SchemaError>(())
+    /// ```
     pub fn pk(mut self, name: impl Into<String>) -> Self {
         self.pk = Some(name.into());
         self
@@ -115,6 +211,17 @@ impl ModelOptions {
 
     /// Fields with a unique constraint. OpenAPI and JSON Schema cannot say
     /// that a field is unique, so the caller does.
+    ///
+    /// ```
+    /// use dcrf_model::{ModelOptions, ModelSchema, validate::unique_message};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer"}, "sku": {"type": "string"}}});
+    /// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().unique(["sku"]))?;
+    /// assert_eq!(model.unique_fields(), ["sku"]);
+    /// assert_eq!(unique_message(&model, "sku"), "product with this sku already exists.");
+    /// # Ok::<(), dcrf_model::SchemaError>(())
+    /// ```
     pub fn unique<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -127,6 +234,18 @@ impl ModelOptions {
     /// Text fields that accept `""` (DRF's `allow_blank=True`, Django's
     /// `blank=True`). drf-spectacular writes the same schema either way, so
     /// the caller says which; the others answer "This field may not be blank.".
+    ///
+    /// ```
+    /// use dcrf_model::{ModelOptions, ModelSchema, validate::validate_partial};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "note": {"type": "string"}}});
+    /// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().allow_blank(["note"]))?;
+    /// let blank = json!({"name": "", "note": ""});
+    /// let errors = validate_partial(&model, blank.as_object().unwrap()).unwrap_err();
+    /// assert_eq!(errors.to_json(), json!({"name": ["This field may not be blank."]}));
+    /// # Ok::<(), dcrf_model::SchemaError>(())
+    /// ```
     pub fn allow_blank<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -139,6 +258,39 @@ impl ModelOptions {
 
 /// A model as its serializer describes it: fields, pk, and what the caller
 /// added (unique fields, blank-allowed fields).
+///
+/// ```
+/// use dcrf_model::{ModelOptions, ModelSchema};
+/// use serde_json::json;
+///
+/// // The component drf-spectacular writes for a ModelSerializer of
+/// // `Product(id = UUIDField(primary_key=True), name = CharField(max_length=100, unique=True),
+/// // price = DecimalField(max_digits=8, decimal_places=2), in_stock = BooleanField(),
+/// // updated_at = DateTimeField(auto_now=True))` with a write-only `note`.
+/// let schema = json!({
+///     "title": "Product",
+///     "description": "A product of the shop.",
+///     "type": "object",
+///     "properties": {
+///         "id": {"type": "string", "format": "uuid", "readOnly": true},
+///         "name": {"type": "string", "maxLength": 100},
+///         "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"},
+///         "in_stock": {"type": "boolean"},
+///         "note": {"type": "string", "writeOnly": true},
+///         "updated_at": {"type": "string", "format": "date-time", "readOnly": true}
+///     },
+///     "required": ["id", "name", "price", "updated_at"]
+/// });
+/// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().unique(["name"]))?;
+///
+/// assert_eq!((model.name(), model.pk().name.as_str()), ("Product", "id"));
+/// // What the server sends: every field present, but the write-only `note`.
+/// let sent = model.read_schema()["required"].as_array().unwrap().len();
+/// assert_eq!((sent, model.fields().len()), (5, 6));
+/// // What create and update accept: no read-only field.
+/// assert_eq!(model.write_schema()["required"], json!(["name", "price"]));
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSchema {
     name: String,
@@ -172,6 +324,26 @@ impl ModelSchema {
     }
 
     /// [`ModelSchema::from_openapi`] with options.
+    ///
+    /// ```
+    /// use dcrf_model::{ModelOptions, ModelSchema, SchemaError};
+    /// use serde_json::json;
+    ///
+    /// // `python manage.py spectacular --format openapi-json`, abridged.
+    /// let doc = json!({"openapi": "3.0.3", "components": {"schemas": {
+    ///     "Sku": {"type": "string", "maxLength": 20},
+    ///     "Item": {"type": "object", "properties": {
+    ///         "sku": {"$ref": "#/components/schemas/Sku"},
+    ///         "name": {"type": "string"}
+    ///     }, "required": ["sku", "name"]}
+    /// }}});
+    /// let model = ModelSchema::from_openapi_with(&doc, "Item", &ModelOptions::new().pk("sku"))?;
+    /// assert_eq!(model.pk().max_length, Some(20)); // the $ref was followed
+    ///
+    /// let missing = ModelSchema::from_openapi_with(&doc, "Order", &ModelOptions::new()).unwrap_err();
+    /// assert!(matches!(missing, SchemaError::MissingComponent { ref available, .. } if available == &["Item", "Sku"]));
+    /// # Ok::<(), SchemaError>(())
+    /// ```
     pub fn from_openapi_with(
         doc: &Value,
         component: &str,
@@ -221,11 +393,39 @@ impl ModelSchema {
     /// The model of a JSON Schema (a serializer's schema on its own; local
     /// `$ref`s into `#/$defs/` or `#/definitions/` are followed), pk field `id`.
     /// Its name is the schema's `title`, else `Model`.
+    ///
+    /// ```
+    /// use dcrf_model::ModelSchema;
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({
+    ///     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    ///     "title": "Tag",
+    ///     "type": "object",
+    ///     "properties": {"id": {"type": "integer", "readOnly": true}, "label": {"$ref": "#/$defs/Label"}},
+    ///     "$defs": {"Label": {"type": "string", "maxLength": 20}}
+    /// });
+    /// let model = ModelSchema::from_json_schema(&schema)?;
+    /// assert_eq!(model.name(), "Tag");
+    /// assert_eq!(model.field("label").unwrap().max_length, Some(20));
+    /// # Ok::<(), dcrf_model::SchemaError>(())
+    /// ```
     pub fn from_json_schema(schema: &Value) -> Result<Self, SchemaError> {
         Self::from_json_schema_with(schema, &ModelOptions::new())
     }
 
     /// [`ModelSchema::from_json_schema`] with options.
+    ///
+    /// ```
+    /// use dcrf_model::{ModelOptions, ModelSchema};
+    /// use serde_json::json;
+    ///
+    /// let schema = json!({"type": "object", "properties": {"uuid": {"type": "string", "format": "uuid"}}});
+    /// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().pk("uuid"))?;
+    /// assert_eq!(model.name(), "Model"); // no title
+    /// assert_eq!(model.pk().name, "uuid");
+    /// # Ok::<(), dcrf_model::SchemaError>(())
+    /// ```
     pub fn from_json_schema_with(
         schema: &Value,
         options: &ModelOptions,
@@ -243,26 +443,61 @@ impl ModelSchema {
     }
 
     /// The model's name (the component name or the schema's title).
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert_eq!(model.name(), "Product");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The schema's description, if any.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert_eq!(model.description(), Some("A product of the shop."));
+    /// ```
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
     /// Every field, in the schema's order.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// // In the schema's order (sorted by name when serde_json is built without `preserve_order`).
+    /// let mut names: Vec<&str> = model.fields().iter().map(|field| field.name.as_str()).collect();
+    /// names.sort();
+    /// assert_eq!(names, ["id", "in_stock", "name", "note", "price", "updated_at"]);
+    /// ```
     pub fn fields(&self) -> &[Field] {
         &self.fields
     }
 
     /// The field called `name`.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert!(model.field("note").unwrap().write_only);
+    /// assert!(model.field("colour").is_none());
+    /// ```
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
 
     /// The primary-key field.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert_eq!(model.pk().name, "id");
+    /// assert!(model.pk().read_only);
+    /// ```
     pub fn pk(&self) -> &Field {
         // Construction checked that the pk field exists.
         self.fields
@@ -272,17 +507,35 @@ impl ModelSchema {
     }
 
     /// The kind of the primary key.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert_eq!(model.pk_kind(), dcrf_model::PkKind::Uuid);
+    /// ```
     pub fn pk_kind(&self) -> PkKind {
         self.pk_kind
     }
 
     /// The fields the caller marked unique (a store must enforce them; a
     /// schema cannot say it).
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert_eq!(model.unique_fields(), ["name"]); // given as ModelOptions::unique
+    /// ```
     pub fn unique_fields(&self) -> &[String] {
         &self.unique
     }
 
     /// Whether text field `name` accepts `""`.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// assert!(!model.allows_blank("name")); // no ModelOptions::allow_blank
+    /// ```
     pub fn allows_blank(&self, name: &str) -> bool {
         self.allow_blank.iter().any(|n| n == name)
     }
@@ -290,6 +543,18 @@ impl ModelSchema {
     /// The schema of one instance as the server sends it: every field but the
     /// write-only ones, all present (DRF's `to_representation` writes every
     /// readable field), no other key.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// use serde_json::json;
+    ///
+    /// let read = model.read_schema();
+    /// assert_eq!(read["title"], "Product");
+    /// assert!(read["properties"].get("note").is_none()); // write-only
+    /// assert_eq!(read["properties"]["updated_at"], json!({"type": "string", "format": "date-time"}));
+    /// assert_eq!(read["additionalProperties"], false);
+    /// ```
     pub fn read_schema(&self) -> Value {
         let fields: Vec<&Field> = self.fields.iter().filter(|f| !f.write_only).collect();
         let required: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
@@ -304,6 +569,17 @@ impl ModelSchema {
 
     /// The schema of `data` that `create` and `update` accept: no read-only
     /// field; the schema's required fields required.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// use serde_json::json;
+    ///
+    /// let write = model.write_schema();
+    /// assert_eq!(write["title"], "ProductRequest");
+    /// assert!(write["properties"].get("id").is_none()); // read-only
+    /// assert_eq!(write["required"], json!(["name", "price"]));
+    /// ```
     pub fn write_schema(&self) -> Value {
         let fields: Vec<&Field> = self.fields.iter().filter(|f| !f.read_only).collect();
         let required: Vec<&str> = fields
@@ -322,6 +598,16 @@ impl ModelSchema {
 
     /// The schema of `data` that `patch` accepts: the write schema with no
     /// field required.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// use serde_json::json;
+    ///
+    /// let patch = model.patch_schema();
+    /// assert_eq!(patch["title"], "PatchedProductRequest");
+    /// assert_eq!(patch["required"], json!([]));
+    /// ```
     pub fn patch_schema(&self) -> Value {
         let fields: Vec<&Field> = self.fields.iter().filter(|f| !f.read_only).collect();
         object_schema(
@@ -335,6 +621,16 @@ impl ModelSchema {
 
     /// The schema of a `delete` event's `data`: `{"pk": <pk>}`. DCRF sends
     /// `str(pk)` when the pk is not a JSON type, so a UUID pk is a string.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// use serde_json::json;
+    ///
+    /// let deleted = model.deleted_schema();
+    /// assert_eq!(deleted["required"], json!(["pk"]));
+    /// assert_eq!(deleted["properties"]["pk"]["format"], "uuid");
+    /// ```
     pub fn deleted_schema(&self) -> Value {
         json!({
             "title": format!("{}Deleted", self.name),
@@ -348,6 +644,15 @@ impl ModelSchema {
 
     /// The JSON Schema of one field's value, as used in the read and write
     /// schemas (nullable fields admit `null`).
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema_with(&serde_json::json!({"title": "Product", "description": "A product of the shop.", "type": "object", "properties": {"id": {"type": "string", "format": "uuid", "readOnly": true}, "name": {"type": "string", "maxLength": 100}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}, "note": {"type": "string", "writeOnly": true}, "updated_at": {"type": "string", "format": "date-time", "readOnly": true}}, "required": ["id", "name", "price", "updated_at"]}), &dcrf_model::ModelOptions::new().unique(["name"])).unwrap();
+    /// // `model`: the Product of the `ModelSchema` example.
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(model.field_schema("in_stock"), Some(json!({"type": "boolean"})));
+    /// assert_eq!(model.field_schema("colour"), None);
+    /// ```
     pub fn field_schema(&self, name: &str) -> Option<Value> {
         self.field(name).map(|f| field_schema(f, true))
     }

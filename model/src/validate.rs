@@ -21,6 +21,22 @@ use crate::{Field, FieldKind, ModelSchema};
 
 /// Field errors in DRF's shape: each invalid field with its messages, in the
 /// model's field order. `non_field_errors` is used for data that is not an object.
+///
+/// ```
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+/// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+/// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+/// use dcrf_model::validate::validate_value;
+/// use serde_json::json;
+///
+/// let errors = validate_value(&model, &json!({"name": "", "price": "1.234"}), false).unwrap_err();
+/// // The `errors` of DCRF's 400 reply: [errors.to_json()].
+/// assert_eq!(errors.to_json(), json!({
+///     "name": ["This field may not be blank."],
+///     "price": ["Ensure that there are no more than 2 decimal places."]
+/// }));
+/// assert_eq!(errors.to_string(), errors.to_json().to_string());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors {
     errors: Vec<(String, Vec<String>)>,
@@ -35,6 +51,19 @@ impl FieldErrors {
     }
 
     /// The messages of one field.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+    /// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+    /// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+    /// use dcrf_model::validate::validate_value;
+    /// use serde_json::json;
+    ///
+    /// let errors = validate_value(&model, &json!({"name": "x".repeat(21)}), false).unwrap_err();
+    /// assert_eq!(errors.get("name").unwrap(), ["Ensure this field has no more than 20 characters."]);
+    /// assert_eq!(errors.get("price").unwrap(), ["This field is required."]);
+    /// assert_eq!(errors.get("in_stock"), None);
+    /// ```
     pub fn get(&self, field: &str) -> Option<&[String]> {
         self.errors
             .iter()
@@ -43,17 +72,50 @@ impl FieldErrors {
     }
 
     /// Every field with its messages, in the model's field order.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+    /// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+    /// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+    /// use dcrf_model::validate::validate_value;
+    /// use serde_json::json;
+    ///
+    /// let errors = validate_value(&model, &json!({"price": "cheap", "in_stock": "maybe"}), true).unwrap_err();
+    /// for (field, messages) in errors.iter() {
+    ///     println!("{field}: {}", messages.join(" "));
+    /// }
+    /// assert_eq!(errors.iter().count(), 2);
+    /// assert!(errors.iter().any(|(field, messages)| field == "in_stock" && messages == ["Must be a valid boolean."]));
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.errors.iter().map(|(f, m)| (f.as_str(), m.as_slice()))
     }
 
     /// Whether there is no error.
+    ///
+    /// ```
+    /// use dcrf_model::validate::FieldErrors;
+    ///
+    /// assert!(FieldErrors::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
     /// DRF's `serializer.errors`: `{"name": ["This field is required."]}`. DCRF
     /// replies with `"errors": [<this>]` and status 400.
+    ///
+    /// ```
+    /// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+    /// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+    /// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+    /// use dcrf_model::validate::validate_value;
+    /// use serde_json::json;
+    ///
+    /// let errors = validate_value(&model, &json!([1, 2]), false).unwrap_err();
+    /// let reply = json!({"errors": [errors.to_json()], "data": null, "action": "create", "response_status": 400, "request_id": 1});
+    /// assert_eq!(reply["errors"][0]["non_field_errors"], json!(["Invalid data. Expected a dictionary, but got list."]));
+    /// ```
     pub fn to_json(&self) -> Value {
         Value::Object(
             self.errors
@@ -98,6 +160,19 @@ pub fn validate_create(
 
 /// Validates the `data` of a `patch` (DRF's `partial=True`): absent fields are
 /// not required.
+///
+/// ```
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+/// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+/// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+/// use dcrf_model::validate::validate_partial;
+/// use serde_json::json;
+///
+/// // Only what is given is checked and returned; a read-only `id` is ignored, as DRF does.
+/// let data = json!({"id": 7, "price": "5"});
+/// let valid = validate_partial(&model, data.as_object().unwrap()).unwrap();
+/// assert_eq!(serde_json::Value::Object(valid), json!({"price": "5.00"}));
+/// ```
 pub fn validate_partial(
     model: &ModelSchema,
     data: &Map<String, Value>,
@@ -107,6 +182,20 @@ pub fn validate_partial(
 
 /// [`validate_create`] (or [`validate_partial`]) of any JSON `data`: a value
 /// that is not an object gets DRF's `non_field_errors` message.
+///
+/// ```
+/// # let model = dcrf_model::ModelSchema::from_json_schema(&serde_json::json!({"title": "Product", "type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "maxLength": 20}, "price": {"type": "string", "format": "decimal", "pattern": "^-?\\d{0,6}(?:\\.\\d{0,2})?$"}, "in_stock": {"type": "boolean"}}, "required": ["id", "name", "price"]})).unwrap();
+/// // `model`: a `Product` with a read-only `id`, a required `name` (maxLength 20) and
+/// // `price` (a decimal of 8 digits, 2 places), and an optional boolean `in_stock`.
+/// use dcrf_model::validate::validate_value;
+/// use serde_json::json;
+///
+/// let valid = validate_value(&model, &json!({"name": " Tea ", "price": 4.5, "in_stock": "yes"}), false).unwrap();
+/// assert_eq!(serde_json::Value::Object(valid), json!({"name": "Tea", "price": "4.50", "in_stock": true}));
+///
+/// let errors = validate_value(&model, &json!(null), true).unwrap_err();
+/// assert_eq!(errors.to_json(), json!({"non_field_errors": ["No data provided"]}));
+/// ```
 pub fn validate_value(
     model: &ModelSchema,
     data: &Value,
@@ -133,6 +222,18 @@ pub fn validate_value(
 /// names: `product with this name already exists.` for model `Product`,
 /// field `name`. A store that enforces [`ModelSchema::unique_fields`] answers
 /// with it.
+///
+/// ```
+/// use dcrf_model::{ModelOptions, ModelSchema, validate::unique_message};
+/// use serde_json::json;
+///
+/// let schema = json!({"title": "OrderLine", "type": "object", "properties": {
+///     "id": {"type": "integer"}, "line_code": {"type": "string"}
+/// }});
+/// let model = ModelSchema::from_json_schema_with(&schema, &ModelOptions::new().unique(["line_code"]))?;
+/// assert_eq!(unique_message(&model, "line_code"), "order line with this line code already exists.");
+/// # Ok::<(), dcrf_model::SchemaError>(())
+/// ```
 pub fn unique_message(model: &ModelSchema, field: &str) -> String {
     let mut verbose = String::new();
     for (i, c) in model.name().chars().enumerate() {

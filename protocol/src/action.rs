@@ -8,6 +8,18 @@ use serde_json::Value;
 /// The `action` of a request: one of the actions DCRF's mixins define, or any other name.
 ///
 /// A consumer can define its own actions with `@action()`; those arrive as `Other`.
+///
+/// ```
+/// use dcrf_protocol::Action;
+///
+/// let action: Action = serde_json::from_str(r#""subscribe_instance""#)?;
+/// assert_eq!(action, Action::SubscribeInstance);
+/// // A consumer's own @action() method.
+/// let custom: Action = serde_json::from_str(r#""send_welcome_email""#)?;
+/// assert_eq!(custom, Action::Other("send_welcome_email".into()));
+/// assert_eq!(serde_json::to_string(&custom)?, r#""send_welcome_email""#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     /// `retrieve`: read one instance (SPEC §5.1).
@@ -44,6 +56,13 @@ impl Action {
     ];
 
     /// The action name on the wire.
+    ///
+    /// ```
+    /// use dcrf_protocol::Action;
+    ///
+    /// assert_eq!(Action::UnsubscribeInstance.as_str(), "unsubscribe_instance");
+    /// assert_eq!(Action::Other("ping".into()).as_str(), "ping");
+    /// ```
     pub fn as_str(&self) -> &str {
         match self {
             Action::Retrieve => "retrieve",
@@ -59,6 +78,14 @@ impl Action {
     }
 
     /// Parses a wire name; never fails, unknown names become `Other`.
+    ///
+    /// ```
+    /// use dcrf_protocol::Action;
+    ///
+    /// assert_eq!(Action::from_name("list"), Action::List);
+    /// // Names are case-sensitive, as in DCRF.
+    /// assert_eq!(Action::from_name("List"), Action::Other("List".into()));
+    /// ```
     pub fn from_name(name: &str) -> Action {
         Action::KNOWN
             .into_iter()
@@ -105,6 +132,20 @@ impl schemars::JsonSchema for Action {
 ///
 /// DCRF echoes whatever the request carried, even a number, and sends null when the
 /// request had no action (SPEC §4.2, §7.2).
+///
+/// ```
+/// use dcrf_protocol::{Action, Reply, ReplyAction};
+///
+/// // A request without an action gets a 405 whose action is null (SPEC §7.2).
+/// let frame = r#"{"errors": ["Unable to find action in message body."], "data": null, "action": null, "response_status": 405, "request_id": null}"#;
+/// let reply = Reply::from_frame(frame)?;
+/// assert_eq!(reply.action, ReplyAction::Null);
+/// // A request whose action was a number gets it back.
+/// let echoed: ReplyAction = serde_json::from_str("5")?;
+/// assert_eq!(echoed, ReplyAction::Echoed(5.into()));
+/// assert_eq!(ReplyAction::from(Action::Update), ReplyAction::Name(Action::Update));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReplyAction {
     /// A string action name.
@@ -117,6 +158,13 @@ pub enum ReplyAction {
 
 impl ReplyAction {
     /// The action name when it is a string.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, ReplyAction};
+    ///
+    /// assert_eq!(ReplyAction::Name(Action::List).name(), Some(&Action::List));
+    /// assert_eq!(ReplyAction::Null.name(), None);
+    /// ```
     pub fn name(&self) -> Option<&Action> {
         match self {
             ReplyAction::Name(action) => Some(action),
@@ -125,6 +173,14 @@ impl ReplyAction {
     }
 
     /// The JSON value on the wire.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, ReplyAction};
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(ReplyAction::Name(Action::Patch).to_value(), json!("patch"));
+    /// assert_eq!(ReplyAction::Echoed(json!(["x"])).to_value(), json!(["x"]));
+    /// ```
     pub fn to_value(&self) -> Value {
         match self {
             ReplyAction::Name(action) => Value::from(action.as_str()),
@@ -134,6 +190,15 @@ impl ReplyAction {
     }
 
     /// Builds the action of a reply to a request whose `action` key held `value`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, ReplyAction};
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(ReplyAction::from_value(json!("retrieve")), ReplyAction::Name(Action::Retrieve));
+    /// assert_eq!(ReplyAction::from_value(json!(null)), ReplyAction::Null);
+    /// assert_eq!(ReplyAction::from_value(json!(7)), ReplyAction::Echoed(json!(7)));
+    /// ```
     pub fn from_value(value: Value) -> ReplyAction {
         match value {
             Value::String(name) => ReplyAction::Name(Action::from_name(&name)),

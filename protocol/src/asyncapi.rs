@@ -155,6 +155,13 @@ fn payload(kind: MessageKind, schemas: &mut Map<String, Value>) -> (Value, Value
 }
 
 /// The AsyncAPI 3.0 document as a JSON value.
+///
+/// ```
+/// let document = dcrf_protocol::asyncapi::document();
+/// assert_eq!(document["asyncapi"], "3.0.0");
+/// assert_eq!(document["channels"]["consumer"]["messages"]["retrieveRequest"]["$ref"], "#/components/messages/retrieveRequest");
+/// assert_eq!(document["operations"]["sendUpdateEvent"]["action"], "send");
+/// ```
 pub fn document() -> Value {
     let mut schemas = Map::new();
     let mut messages = Map::new();
@@ -305,6 +312,15 @@ pub fn document() -> Value {
 }
 
 /// The document as the pretty-printed text checked in as `schemas/asyncapi.json`.
+///
+/// ```
+/// use dcrf_protocol::asyncapi::{document, document_text};
+///
+/// let text = document_text();
+/// assert!(text.starts_with("{\n  \"asyncapi\": \"3.0.0\""));
+/// assert_eq!(serde_json::from_str::<serde_json::Value>(&text)?, document());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 pub fn document_text() -> String {
     let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
     text.push('\n');

@@ -5,6 +5,21 @@ use serde_json::Value;
 use crate::{Action, Reply, Request, RequestId};
 
 /// What a server frame is, from the point of view of one client socket.
+///
+/// ```
+/// use dcrf_protocol::{Action, Classification, Correlator, Reply, Request};
+///
+/// let mut correlator = Correlator::new("pk");
+/// correlator.sent(Request::new(Action::Retrieve).with_request_id(1u64).with_arg("pk", 1));
+/// // An update for a request_id this socket never subscribed with.
+/// let stray = Reply::from_frame(r#"{"errors": [], "data": {"id": 2}, "action": "update", "response_status": 200, "request_id": 99}"#)?;
+/// match correlator.received(&stray) {
+///     Classification::Unexpected { reason } => assert!(reason.contains("request_id 99"), "{reason}"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(correlator.outstanding().len(), 1); // the retrieve still waits
+/// # Ok::<(), dcrf_protocol::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Classification {
@@ -31,6 +46,19 @@ pub enum Classification {
 }
 
 /// A subscription the server acknowledged.
+///
+/// ```
+/// use dcrf_protocol::{Action, Correlator, Reply, Request};
+/// use serde_json::json;
+///
+/// let mut correlator = Correlator::new("pk");
+/// correlator.sent(Request::new(Action::SubscribeInstance).with_request_id("sub-1").with_arg("pk", 42));
+/// correlator.received(&Reply::from_frame(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": "sub-1"}"#)?);
+/// let subscription = &correlator.subscriptions()[0];
+/// assert_eq!(subscription.request_id.raw(), r#""sub-1""#);
+/// assert_eq!(subscription.lookup, json!(42));
+/// # Ok::<(), dcrf_protocol::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Subscription {
@@ -72,6 +100,17 @@ pub struct Correlator {
 
 impl Correlator {
     /// A correlator for a consumer whose lookup argument is `lookup_field` (usually `pk`).
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Correlator, Reply, Request};
+    ///
+    /// // A consumer with lookup_field = "uuid": its subscriptions are keyed on that argument.
+    /// let mut correlator = Correlator::new("uuid");
+    /// correlator.sent(Request::new(Action::SubscribeInstance).with_request_id(3u64).with_arg("uuid", "5b0e6a2c"));
+    /// correlator.received(&Reply::from_frame(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 3}"#)?);
+    /// assert_eq!(correlator.subscriptions()[0].lookup, "5b0e6a2c");
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn new(lookup_field: impl Into<String>) -> Self {
         Correlator {
             lookup_field: lookup_field.into(),
@@ -80,21 +119,71 @@ impl Correlator {
     }
 
     /// Records a request just sent.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Correlator, Request};
+    ///
+    /// let mut correlator = Correlator::new("pk");
+    /// correlator.sent(Request::new(Action::List).with_request_id(7u64));
+    /// assert_eq!(correlator.outstanding()[0].action, Action::List);
+    /// ```
     pub fn sent(&mut self, request: Request) {
         self.outstanding.push(request);
     }
 
     /// The requests not yet answered.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Correlator, Reply, Request};
+    ///
+    /// let mut correlator = Correlator::new("pk");
+    /// correlator.sent(Request::new(Action::List).with_request_id(7u64));
+    /// correlator.sent(Request::new(Action::Retrieve).with_request_id(8u64).with_arg("pk", 1));
+    /// // Replies may come in any order.
+    /// correlator.received(&Reply::from_frame(r#"{"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 8}"#)?);
+    /// assert_eq!(correlator.outstanding().len(), 1);
+    /// assert_eq!(correlator.outstanding()[0].action, Action::List);
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn outstanding(&self) -> &[Request] {
         &self.outstanding
     }
 
     /// The live subscriptions.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Correlator, Reply, Request};
+    ///
+    /// let mut correlator = Correlator::new("pk");
+    /// correlator.sent(Request::new(Action::SubscribeInstance).with_request_id(1u64).with_arg("pk", 1));
+    /// correlator.received(&Reply::from_frame(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1}"#)?);
+    /// assert_eq!(correlator.subscriptions().len(), 1);
+    /// // A successful unsubscribe_instance ends every subscription to the instance (SPEC §5.4).
+    /// correlator.sent(Request::new(Action::UnsubscribeInstance).with_request_id(2u64).with_arg("pk", 1));
+    /// correlator.received(&Reply::from_frame(r#"{"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": 2}"#)?);
+    /// assert!(correlator.subscriptions().is_empty());
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn subscriptions(&self) -> &[Subscription] {
         &self.subscriptions
     }
 
     /// Classifies a received frame and updates the state it implies.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Classification, Correlator, Reply, Request, RequestId};
+    ///
+    /// let mut correlator = Correlator::new("pk");
+    /// correlator.sent(Request::new(Action::List).with_request_id("list-1"));
+    /// let reply = Reply::from_frame(r#"{"errors": [], "data": [], "action": "list", "response_status": 200, "request_id": "list-1"}"#)?;
+    /// assert_eq!(
+    ///     correlator.received(&reply),
+    ///     Classification::Reply { request_id: RequestId::from("list-1"), action: Action::List }
+    /// );
+    /// // The same frame again answers nothing.
+    /// assert!(matches!(correlator.received(&reply), Classification::Unexpected { .. }));
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn received(&mut self, reply: &Reply) -> Classification {
         let request_id = &reply.request_id;
         let action = reply.action_name();

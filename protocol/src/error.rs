@@ -5,6 +5,19 @@ use std::fmt;
 use crate::Action;
 
 /// Why a frame could not be read as a message of this protocol.
+///
+/// ```
+/// use dcrf_protocol::{Action, Error, Reply, Request};
+///
+/// assert!(matches!(Reply::from_frame("not json"), Err(Error::Json(_))));
+/// assert!(matches!(Reply::from_frame("[1]"), Err(Error::NotAnObject { found: "array" })));
+/// let missing = Reply::from_frame(r#"{"errors": [], "data": null, "action": "list", "response_status": 200}"#).unwrap_err();
+/// assert_eq!(missing.to_string(), "missing key `request_id`");
+/// let wrong = Request::from_frame(r#"{"action": 5}"#).unwrap_err();
+/// assert_eq!(wrong.to_string(), "`action` must be a string, found number");
+/// let argument = Request::new(Action::Retrieve).operation("pk").unwrap_err();
+/// assert_eq!(argument.to_string(), "action `retrieve` requires the argument `pk`");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

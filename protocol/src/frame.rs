@@ -55,6 +55,32 @@ pub struct ServerFrame<T> {
 }
 
 /// What a [`ServerFrame`] carries, by action and status.
+///
+/// ```
+/// use dcrf_protocol::{Body, ServerFrame};
+///
+/// #[derive(Debug, PartialEq, serde::Deserialize)]
+/// struct User {
+///     id: u64,
+///     username: String,
+/// }
+///
+/// fn describe(frame: &str) -> String {
+///     match ServerFrame::<User>::from_frame(frame).map(|frame| frame.body) {
+///         Ok(Body::Instance(user)) => format!("user {}", user.username),
+///         Ok(Body::List(users)) => format!("{} users", users.len()),
+///         Ok(Body::Deleted { pk }) => format!("{pk} deleted"),
+///         Ok(Body::Empty) => "done".to_owned(),
+///         Ok(Body::Failed(errors)) => format!("failed: {:?}", errors.as_slice()),
+///         Ok(_) => "something else".to_owned(),
+///         Err(error) => format!("not a frame: {error}"),
+///     }
+/// }
+/// assert_eq!(describe(r#"{"errors": [], "data": {"id": 1, "username": "ada"}, "action": "patch", "response_status": 200, "request_id": 1}"#), "user ada");
+/// assert_eq!(describe(r#"{"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1}"#), "1 deleted");
+/// assert_eq!(describe(r#"{"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 2}"#), "done");
+/// assert_eq!(describe(r#"{"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 3}"#), r#"failed: [String("Not found")]"#);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Body<T> {
@@ -146,6 +172,24 @@ impl<T: DeserializeOwned> ServerFrame<T> {
 
     /// Reads a parsed [`Reply`] (for instance one the [`Correlator`](crate::Correlator) has
     /// classified) into typed data.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Classification, Correlator, Reply, ServerFrame, Action, Request};
+    ///
+    /// #[derive(Debug, PartialEq, serde::Deserialize)]
+    /// struct User {
+    ///     id: u64,
+    ///     username: String,
+    /// }
+    ///
+    /// let mut correlator = Correlator::new("pk");
+    /// correlator.sent(Request::new(Action::Retrieve).with_request_id(1u64).with_arg("pk", 1));
+    /// let reply = Reply::from_frame(r#"{"errors": [], "data": {"id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1}"#)?;
+    /// assert!(matches!(correlator.received(&reply), Classification::Reply { .. }));
+    /// let frame = ServerFrame::<User>::from_reply(&reply)?;
+    /// assert_eq!(frame.instance(), Some(&User { id: 1, username: "test 1".into() }));
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn from_reply(reply: &Reply) -> Result<Self, Error> {
         Self::from_frame(&reply.to_frame())
     }
@@ -153,16 +197,50 @@ impl<T: DeserializeOwned> ServerFrame<T> {
 
 impl<T> ServerFrame<T> {
     /// The action name, when the frame carries a string action.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, ServerFrame};
+    ///
+    /// let frame = ServerFrame::<serde_json::Value>::from_frame(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1}"#)?;
+    /// assert_eq!(frame.action(), Some(&Action::SubscribeInstance));
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn action(&self) -> Option<&Action> {
         self.action.name()
     }
 
     /// Whether this frame reports success (a status below 400).
+    ///
+    /// ```
+    /// use dcrf_protocol::ServerFrame;
+    ///
+    /// let frame = ServerFrame::<serde_json::Value>::from_frame(r#"{"errors": ["You do not have permission to perform this action."], "data": null, "action": "delete", "response_status": 403, "request_id": 4}"#)?;
+    /// assert!(!frame.is_success());
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn is_success(&self) -> bool {
         !matches!(self.body, Body::Failed(_))
     }
 
     /// The instance, for a frame that carries one.
+    ///
+    /// ```
+    /// use dcrf_protocol::ServerFrame;
+    ///
+    /// #[derive(Debug, PartialEq, serde::Deserialize)]
+    /// struct User {
+    ///     id: u64,
+    ///     username: String,
+    /// }
+    ///
+    /// let event = r#"{"errors": [], "data": {"id": 2, "username": "renamed"}, "action": "update", "response_status": 200, "request_id": 1550050}"#;
+    /// let frame = ServerFrame::<User>::from_frame(event)?;
+    /// assert_eq!(frame.instance().map(|user| user.username.as_str()), Some("renamed"));
+    /// // A list reply carries no single instance.
+    /// let list = ServerFrame::<User>::from_frame(r#"{"errors": [], "data": [], "action": "list", "response_status": 200, "request_id": 2}"#)?;
+    /// assert_eq!(list.instance(), None);
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn instance(&self) -> Option<&T> {
         match &self.body {
             Body::Instance(instance) => Some(instance),
@@ -171,6 +249,15 @@ impl<T> ServerFrame<T> {
     }
 
     /// The errors, for a failed frame.
+    ///
+    /// ```
+    /// use dcrf_protocol::ServerFrame;
+    ///
+    /// let frame = ServerFrame::<serde_json::Value>::from_frame(r#"{"errors": [{"username": ["This field is required."]}], "data": null, "action": "create", "response_status": 400, "request_id": 3}"#)?;
+    /// let errors = frame.errors().expect("a 400 carries errors");
+    /// assert_eq!(errors.field("username"), ["This field is required."]);
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn errors(&self) -> Option<&ErrorList> {
         match &self.body {
             Body::Failed(errors) => Some(errors),

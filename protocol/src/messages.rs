@@ -38,6 +38,16 @@ use crate::{ReplyAction, RequestId, SubscriptionId};
 macro_rules! action_tag {
     ($(#[$doc:meta])* $name:ident = $wire:literal) => {
         $(#[$doc])*
+        ///
+        #[doc = concat!(
+            "```\n",
+            "use dcrf_protocol::messages::tag;\n\n",
+            "assert_eq!(serde_json::to_string(&tag::", stringify!($name), ")?, r#\"\"", $wire, "\"\"#);\n",
+            "assert!(serde_json::from_str::<tag::", stringify!($name), ">(r#\"\"", $wire, "\"\"#).is_ok());\n",
+            "assert!(serde_json::from_str::<tag::", stringify!($name), ">(r#\"\"other\"\"#).is_err());\n",
+            "# Ok::<(), serde_json::Error>(())\n",
+            "```",
+        )]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $name;
 
@@ -98,6 +108,16 @@ pub mod tag {
 }
 
 /// A constant `response_status`.
+///
+/// ```
+/// use dcrf_protocol::messages::Status;
+///
+/// assert_eq!(serde_json::to_string(&Status::<201>)?, "201");
+/// assert!(serde_json::from_str::<Status<201>>("201").is_ok());
+/// let error = serde_json::from_str::<Status<201>>("200").unwrap_err();
+/// assert!(error.to_string().starts_with("expected response_status 201, found 200"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Status<const CODE: u16>;
 
@@ -136,6 +156,15 @@ impl<const CODE: u16> JsonSchema for Status<CODE> {
 }
 
 /// The `errors` of a successful frame: always the empty list.
+///
+/// ```
+/// use dcrf_protocol::messages::NoErrors;
+///
+/// assert_eq!(serde_json::to_string(&NoErrors)?, "[]");
+/// assert!(serde_json::from_str::<NoErrors>("[]").is_ok());
+/// assert!(serde_json::from_str::<NoErrors>(r#"["Not found"]"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NoErrors;
 
@@ -172,6 +201,16 @@ impl JsonSchema for NoErrors {
 }
 
 /// The lookup argument: the primary key (or other lookup field) of an instance.
+///
+/// ```
+/// use dcrf_protocol::messages::Lookup;
+/// use serde_json::json;
+///
+/// let pk: Lookup = serde_json::from_str(r#""5b0e6a2c""#)?;
+/// assert_eq!(pk, Lookup(json!("5b0e6a2c")));
+/// assert_eq!(serde_json::to_string(&Lookup(json!(1)))?, "1");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Lookup(pub Value);
@@ -198,9 +237,34 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RequestI
 }
 
 /// A serialized instance: the fields the serializer outputs.
+///
+/// ```
+/// use dcrf_protocol::messages::{Instance, RetrieveReply};
+///
+/// let reply: RetrieveReply = serde_json::from_str(r#"{"errors": [], "data": {"id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1}"#)?;
+/// let user: &Instance = &reply.data;
+/// assert_eq!(user["username"], "test 1");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 pub type Instance = Map<String, Value>;
 
 /// Request `retrieve`: read one instance (SPEC §5.1).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::RetrieveRequest;
+
+let request: RetrieveRequest = serde_json::from_str(r#"{"action": "retrieve", "request_id": 1550050, "pk": 1}"#)?;
+assert_eq!(request.pk.0, 1);
+assert_eq!(request.request_id.map(|id| id.to_string()).as_deref(), Some("1550050"));
+// The lookup argument is required.
+assert!(serde_json::from_str::<RetrieveRequest>(r#"{"action": "retrieve", "request_id": 1}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "retrieve", "request_id": 1550050, "pk": 1})))]
@@ -222,6 +286,21 @@ pub struct RetrieveRequest {
 }
 
 /// Request `subscribe_instance`: subscribe to changes of one instance (SPEC §5.3).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::SubscribeInstanceRequest;
+
+let request: SubscribeInstanceRequest = serde_json::from_str(r#"{"action": "subscribe_instance", "request_id": "sub-1", "pk": 1}"#)?;
+assert_eq!(request.request_id.as_request_id().raw(), r#""sub-1""#);
+// DCRF 1.3.0 closes the socket on a subscription without a string or number request_id.
+assert!(serde_json::from_str::<SubscribeInstanceRequest>(r#"{"action": "subscribe_instance", "request_id": null, "pk": 1}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "subscribe_instance", "request_id": 1550050, "pk": 1})))]
@@ -238,6 +317,23 @@ pub struct SubscribeInstanceRequest {
 }
 
 /// Request `unsubscribe_instance`: cancel the subscriptions of this socket to one instance (SPEC §5.4).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::UnsubscribeInstanceRequest;
+
+// The request_id is optional; without one, the reply's is null.
+let request: UnsubscribeInstanceRequest = serde_json::from_str(r#"{"action": "unsubscribe_instance", "pk": 1}"#)?;
+assert!(request.request_id.is_none());
+// An explicit null is kept, and echoed.
+let request: UnsubscribeInstanceRequest = serde_json::from_str(r#"{"action": "unsubscribe_instance", "request_id": null, "pk": 1}"#)?;
+assert!(request.request_id.is_some_and(|id| id.is_null()));
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
@@ -262,6 +358,21 @@ pub struct UnsubscribeInstanceRequest {
 }
 
 /// Request `list`: read every instance (SPEC §6.1).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::ListRequest;
+
+// Keys the type does not name are kept as arguments.
+let request: ListRequest = serde_json::from_str(r#"{"action": "list", "request_id": 7, "page": 2}"#)?;
+assert_eq!(request.extra["page"], 2);
+assert!(serde_json::from_str::<ListRequest>(r#"{"action": "retrieve", "request_id": 7}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "list", "request_id": 7})))]
@@ -281,6 +392,21 @@ pub struct ListRequest {
 }
 
 /// Request `create`: create an instance from `data` (SPEC §6.2).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::CreateRequest;
+
+let request: CreateRequest = serde_json::from_str(r#"{"action": "create", "request_id": 8, "data": {"username": "test 4"}}"#)?;
+assert_eq!(request.data["username"], "test 4");
+// `data` must be an object.
+assert!(serde_json::from_str::<CreateRequest>(r#"{"action": "create", "request_id": 8, "data": "test 4"}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "create", "request_id": 8, "data": {"username": "test 4", "email": "4@example.com", "password": "pw"}})))]
@@ -302,6 +428,21 @@ pub struct CreateRequest {
 }
 
 /// Request `update`: replace the fields of an instance (SPEC §6.3).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::UpdateRequest;
+
+let request: UpdateRequest = serde_json::from_str(r#"{"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com"}}"#)?;
+assert_eq!((&request.pk.0, request.data.len()), (&serde_json::json!(1), 2));
+// Both the lookup argument and `data` are required.
+assert!(serde_json::from_str::<UpdateRequest>(r#"{"action": "update", "request_id": 9, "data": {}}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "update", "request_id": 9, "pk": 1, "data": {"username": "renamed", "email": "1@example.com", "password": "pw"}})))]
@@ -325,6 +466,20 @@ pub struct UpdateRequest {
 }
 
 /// Request `patch`: change some fields of an instance (SPEC §6.4).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::PatchRequest;
+use serde_json::json;
+
+let request: PatchRequest = serde_json::from_str(r#"{"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}"#)?;
+assert_eq!(serde_json::to_value(&request)?, json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}}));
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "patch", "request_id": 10, "pk": 1, "data": {"username": "edited user name"}})))]
@@ -348,6 +503,19 @@ pub struct PatchRequest {
 }
 
 /// Request `delete`: delete an instance (SPEC §6.5).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::{DeleteRequest, Lookup};
+
+let request: DeleteRequest = serde_json::from_str(r#"{"action": "delete", "request_id": 11, "pk": "1"}"#)?;
+assert_eq!(request.pk, Lookup("1".into())); // DCRF casts "1" to the pk 1
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"action": "delete", "request_id": 11, "pk": 1})))]
@@ -369,6 +537,21 @@ pub struct DeleteRequest {
 }
 
 /// Reply to `retrieve`: the serialized instance, status 200 (SPEC §5.1).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::RetrieveReply;
+
+let reply: RetrieveReply = serde_json::from_str(r#"{"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050}"#)?;
+assert_eq!(reply.data["email"], "1@example.com");
+// A 404 is an ErrorReply, not a RetrieveReply.
+assert!(serde_json::from_str::<RetrieveReply>(r#"{"errors": ["Not found"], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "test 1"}, "action": "retrieve", "response_status": 200, "request_id": 1550050})))]
@@ -386,6 +569,21 @@ pub struct RetrieveReply {
 }
 
 /// Reply to `subscribe_instance`: status 201, data null (SPEC §5.3).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::SubscribeInstanceReply;
+
+let reply: SubscribeInstanceReply = serde_json::from_str(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050}"#)?;
+assert_eq!(reply.request_id.raw(), "1550050");
+// The confirmation is a 201.
+assert!(serde_json::from_str::<SubscribeInstanceReply>(r#"{"errors": [], "data": null, "action": "subscribe_instance", "response_status": 200, "request_id": 1}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": 1550050})))]
@@ -403,6 +601,19 @@ pub struct SubscribeInstanceReply {
 }
 
 /// Reply to `unsubscribe_instance`: status 204, data null (SPEC §5.4).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::UnsubscribeInstanceReply;
+
+let reply: UnsubscribeInstanceReply = serde_json::from_str(r#"{"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null}"#)?;
+assert!(reply.request_id.is_null());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
@@ -423,6 +634,20 @@ pub struct UnsubscribeInstanceReply {
 }
 
 /// Pushed `update` event: the instance changed; data is the instance as serialized when the event is delivered (SPEC §5.5). The reply to an `update` request has the same shape (SPEC §6.3).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::UpdateEvent;
+
+let event: UpdateEvent = serde_json::from_str(r#"{"errors": [], "data": {"id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050}"#)?;
+assert_eq!(event.data["username"], "edited user name");
+assert_eq!(event.request_id.raw(), "1550050"); // the subscribing request's
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "update", "response_status": 200, "request_id": 1550050})))]
@@ -440,6 +665,20 @@ pub struct UpdateEvent {
 }
 
 /// The data of a `delete` event: the primary key of the deleted instance.
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::DeletedInstance;
+
+// DCRF sends str(pk) when the pk is not a JSON type, such as a UUID.
+let data: DeletedInstance = serde_json::from_str(r#"{"pk": "5b0e6a2c-1d2e-4f5a-8b9c-0d1e2f3a4b5c"}"#)?;
+assert_eq!(data.pk, "5b0e6a2c-1d2e-4f5a-8b9c-0d1e2f3a4b5c");
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct DeletedInstance {
@@ -452,6 +691,22 @@ pub struct DeletedInstance {
 }
 
 /// Pushed `delete` event: the instance was deleted (SPEC §5.6).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::{DeleteEvent, DeleteReply};
+
+let frame = r#"{"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050}"#;
+let event: DeleteEvent = serde_json::from_str(frame)?;
+assert_eq!(event.data.pk, 1);
+// The reply to a delete request has null data: the two cannot be confused.
+assert!(serde_json::from_str::<DeleteReply>(frame).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 1550050})))]
@@ -469,6 +724,19 @@ pub struct DeleteEvent {
 }
 
 /// Reply to `list`: every instance, status 200 (SPEC §6.1).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::ListReply;
+
+let reply: ListReply = serde_json::from_str(r#"{"errors": [], "data": [{"id": 1}, {"id": 2}], "action": "list", "response_status": 200, "request_id": 7}"#)?;
+assert_eq!(reply.data.len(), 2);
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": [{"email": "1@example.com", "id": 1, "username": "test 1"}], "action": "list", "response_status": 200, "request_id": 7})))]
@@ -486,6 +754,22 @@ pub struct ListReply {
 }
 
 /// Reply to `create`: the new instance, status 201 (SPEC §6.2).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::{CreateEvent, CreateReply};
+
+let frame = r#"{"errors": [], "data": {"id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8}"#;
+let reply: CreateReply = serde_json::from_str(frame)?;
+assert_eq!(reply.data["id"], 4);
+// A create event has status 200; a create reply 201.
+assert!(serde_json::from_str::<CreateEvent>(frame).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "4@example.com", "id": 4, "username": "test 4"}, "action": "create", "response_status": 201, "request_id": 8})))]
@@ -503,6 +787,19 @@ pub struct CreateReply {
 }
 
 /// Pushed `create` event: a subscribed instance was saved after its row had been deleted, so Django inserted it again; data is the instance (SPEC §5.6.3, §10.9).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::CreateEvent;
+
+let event: CreateEvent = serde_json::from_str(r#"{"errors": [], "data": {"id": 33, "username": "race1 changed"}, "action": "create", "response_status": 200, "request_id": 46}"#)?;
+assert_eq!(event.data["id"], 33);
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"id": 33, "username": "race1 changed", "email": "u30@probe.example"}, "action": "create", "response_status": 200, "request_id": 46})))]
@@ -520,6 +817,19 @@ pub struct CreateEvent {
 }
 
 /// Reply to `patch`: the changed instance, status 200 (SPEC §6.4).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::PatchReply;
+
+let reply: PatchReply = serde_json::from_str(r#"{"errors": [], "data": {"id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10}"#)?;
+assert_eq!(reply.data["username"], "edited user name");
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": {"email": "1@example.com", "id": 1, "username": "edited user name"}, "action": "patch", "response_status": 200, "request_id": 10})))]
@@ -537,6 +847,19 @@ pub struct PatchReply {
 }
 
 /// Reply to `delete`: status 204, data null (SPEC §6.5).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::DeleteReply;
+
+let reply: DeleteReply = serde_json::from_str(r#"{"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11}"#)?;
+assert_eq!(reply.request_id.raw(), "11");
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(example = serde_json::json!({"errors": [], "data": null, "action": "delete", "response_status": 204, "request_id": 11})))]
@@ -569,16 +892,41 @@ pub struct ErrorList(Vec<Value>);
 
 impl ErrorList {
     /// The list, when it holds at least one error.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorList;
+    ///
+    /// assert!(ErrorList::new(vec!["Not found".into()]).is_some());
+    /// assert!(ErrorList::new(Vec::new()).is_none());
+    /// ```
     pub fn new(errors: Vec<Value>) -> Option<Self> {
         (!errors.is_empty()).then_some(ErrorList(errors))
     }
 
     /// Every error as sent.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorList;
+    /// use serde_json::json;
+    ///
+    /// let errors: ErrorList = serde_json::from_str(r#"[{"email": ["Enter a valid email address."]}]"#)?;
+    /// assert_eq!(errors.as_slice(), [json!({"email": ["Enter a valid email address."]})]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &[Value] {
         &self.0
     }
 
     /// The errors that are plain message strings, such as `"Not found"`.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorList;
+    ///
+    /// // Field errors are objects, not messages.
+    /// let errors: ErrorList = serde_json::from_str(r#"["Bad request", {"pk": ["Required."]}]"#)?;
+    /// assert_eq!(errors.messages().collect::<Vec<_>>(), ["Bad request"]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn messages(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(Value::as_str)
     }
@@ -607,6 +955,15 @@ impl ErrorList {
     }
 
     /// The errors, giving up the list.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorList;
+    ///
+    /// let errors: ErrorList = serde_json::from_str(r#"["Not found"]"#)?;
+    /// let errors: Vec<serde_json::Value> = errors.into_vec();
+    /// assert_eq!(errors, ["Not found"]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn into_vec(self) -> Vec<Value> {
         self.0
     }
@@ -651,11 +1008,27 @@ pub struct ErrorStatus(u16);
 
 impl ErrorStatus {
     /// The status, when it is a 4xx or 5xx code.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorStatus;
+    ///
+    /// assert!(ErrorStatus::new(429).is_some());
+    /// assert!(ErrorStatus::new(204).is_none());
+    /// assert!(ErrorStatus::new(600).is_none());
+    /// ```
     pub fn new(code: u16) -> Option<Self> {
         (400..=599).contains(&code).then_some(ErrorStatus(code))
     }
 
     /// The code.
+    ///
+    /// ```
+    /// use dcrf_protocol::messages::ErrorStatus;
+    ///
+    /// let status: ErrorStatus = serde_json::from_str("403")?;
+    /// assert_eq!(status.code(), 403);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn code(self) -> u16 {
         self.0
     }
@@ -688,6 +1061,23 @@ impl JsonSchema for ErrorStatus {
 }
 
 /// Any failure: a reply or event with a 4xx or 5xx status and at least one error (SPEC §7).
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::messages::ErrorReply;
+
+let reply: ErrorReply = serde_json::from_str(r#"{"errors": ["Method \"foo\" not allowed."], "data": null, "action": "foo", "response_status": 405, "request_id": 3}"#)?;
+assert_eq!(reply.response_status.code(), 405);
+assert_eq!(reply.errors.messages().collect::<Vec<_>>(), [r#"Method "foo" not allowed."#]);
+// A failure without an error, or with a 2xx status, is not an error reply.
+assert!(serde_json::from_str::<ErrorReply>(r#"{"errors": [], "data": null, "action": "retrieve", "response_status": 404, "request_id": 1}"#).is_err());
+assert!(serde_json::from_str::<ErrorReply>(r#"{"errors": ["x"], "data": null, "action": "retrieve", "response_status": 200, "request_id": 1}"#).is_err());
+# Ok::<(), serde_json::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(

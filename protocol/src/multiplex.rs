@@ -8,6 +8,22 @@ use serde_json::Value;
 /// channelsmultiplexer's demultiplexer routes each frame to the consumer registered under
 /// `stream`; replies and events come back wrapped the same way. dcrf-client speaks this
 /// envelope by default.
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::{Action, Multiplexed, Request};
+
+let frame = r#"{"stream": "users", "payload": {"action": "retrieve", "request_id": 1, "pk": 1}}"#;
+let envelope: Multiplexed = serde_json::from_str(frame)?;
+assert_eq!(envelope.stream, "users");
+let request = Request::from_value(envelope.payload)?;
+assert_eq!(request.action, Action::Retrieve);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -29,6 +45,18 @@ pub struct Multiplexed {
 
 impl Multiplexed {
     /// Wraps a payload for `stream`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Multiplexed, Request};
+    ///
+    /// let request = Request::new(Action::List).with_request_id(7u64);
+    /// let envelope = Multiplexed::new("users", request.to_value());
+    /// assert_eq!(
+    ///     serde_json::to_string(&envelope)?,
+    ///     r#"{"stream":"users","payload":{"action":"list","request_id":7}}"#
+    /// );
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn new(stream: impl Into<String>, payload: Value) -> Self {
         Multiplexed {
             stream: stream.into(),

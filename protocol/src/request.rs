@@ -16,6 +16,25 @@ pub const DEFAULT_LOOKUP_FIELD: &str = "pk";
 /// Every key other than `action` and `request_id` is an argument passed to the action,
 /// such as the lookup argument `pk` or the `data` of a create. Unknown keys are kept,
 /// so a request parsed and printed back is the same JSON value.
+// Documentation only: the doc comment is the schema's `description`.
+#[cfg_attr(
+    any(doc, doctest),
+    doc = r##"
+```
+use dcrf_protocol::{Action, Request};
+
+let request = Request::new(Action::Patch)
+    .with_request_id(10u64)
+    .with_arg("pk", 1)
+    .with_arg("data", serde_json::json!({"username": "edited user name"}));
+let frame = request.to_frame();
+assert!(frame.starts_with(r#"{"action":"patch","request_id":10,"#));
+// Parsed and printed back, a request is the same JSON value.
+assert_eq!(Request::from_frame(&frame)?, request);
+# Ok::<(), dcrf_protocol::Error>(())
+```
+"##
+)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(
@@ -91,6 +110,13 @@ pub(crate) fn parse_frame<'a, T: Deserialize<'a>>(
 
 impl Request {
     /// A request for `action` with no request_id and no arguments.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request};
+    ///
+    /// // A request without a request_id: its reply carries null.
+    /// assert_eq!(Request::new(Action::List).to_frame(), r#"{"action":"list"}"#);
+    /// ```
     pub fn new(action: Action) -> Self {
         Request {
             action,
@@ -100,12 +126,30 @@ impl Request {
     }
 
     /// Sets the request_id.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request};
+    ///
+    /// // Any JSON value: a number, a string (a UUID), even null.
+    /// let by_number = Request::new(Action::List).with_request_id(1550050u64);
+    /// let by_string = Request::new(Action::List).with_request_id("7c5d2f7e");
+    /// assert_eq!(by_number.to_frame(), r#"{"action":"list","request_id":1550050}"#);
+    /// assert_eq!(by_string.to_frame(), r#"{"action":"list","request_id":"7c5d2f7e"}"#);
+    /// ```
     pub fn with_request_id(mut self, request_id: impl Into<RequestId>) -> Self {
         self.request_id = Some(request_id.into());
         self
     }
 
     /// Adds an argument.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request};
+    ///
+    /// let request = Request::new(Action::Retrieve).with_arg("pk", 1);
+    /// assert_eq!(request.args["pk"], 1);
+    /// assert_eq!(request.to_frame(), r#"{"action":"retrieve","pk":1}"#);
+    /// ```
     pub fn with_arg(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.args.insert(key.into(), value.into());
         self
@@ -131,6 +175,17 @@ impl Request {
     /// The request_id holds what the value holds: big numbers keep their digits only when
     /// serde_json's `arbitrary_precision` is on. [`from_frame`](Self::from_frame) always
     /// keeps them.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Error, Request};
+    /// use serde_json::json;
+    ///
+    /// let request = Request::from_value(json!({"action": "delete", "request_id": 11, "pk": 1}))?;
+    /// assert_eq!(request.action, Action::Delete);
+    /// assert!(matches!(Request::from_value(json!({"pk": 1})), Err(Error::MissingKey { key: "action" })));
+    /// assert!(matches!(Request::from_value(json!("retrieve")), Err(Error::NotAnObject { found: "string" })));
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn from_value(value: Value) -> Result<Self, Error> {
         let Value::Object(object) = value else {
             return Err(Error::NotAnObject {
@@ -169,6 +224,17 @@ impl Request {
     }
 
     /// The request as a JSON value (see [`RequestId::as_value`] for the digits it keeps).
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Multiplexed, Request};
+    /// use serde_json::json;
+    ///
+    /// let request = Request::new(Action::Retrieve).with_request_id(1u64).with_arg("pk", 1);
+    /// assert_eq!(request.to_value(), json!({"action": "retrieve", "request_id": 1, "pk": 1}));
+    /// // For instance to wrap it in the multiplexed envelope.
+    /// let envelope = Multiplexed::new("users", request.to_value());
+    /// assert_eq!(envelope.payload["pk"], 1);
+    /// ```
     pub fn to_value(&self) -> Value {
         let mut object = Map::with_capacity(self.args.len() + 2);
         object.insert("action".into(), Value::from(self.action.as_str()));
@@ -180,12 +246,33 @@ impl Request {
     }
 
     /// The request as a text frame: `action`, `request_id` (its exact text), then the arguments.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request};
+    ///
+    /// let request = Request::new(Action::SubscribeInstance).with_request_id(1550050u64).with_arg("pk", 1);
+    /// assert_eq!(request.to_frame(), r#"{"action":"subscribe_instance","request_id":1550050,"pk":1}"#);
+    /// ```
     pub fn to_frame(&self) -> String {
         // Printing strings, raw values and `Value`s to a `String` cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The checked, typed view of this request, using `lookup_field` as the lookup argument.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Operation, Request};
+    /// use serde_json::json;
+    ///
+    /// let request = Request::new(Action::Update).with_arg("pk", 1).with_arg("data", json!({"username": "x"}));
+    /// match request.operation("pk")? {
+    ///     Operation::Update { lookup, data } => assert_eq!((lookup, &data["username"]), (&json!(1), &json!("x"))),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// // A consumer whose lookup_field is `uuid` needs that argument instead.
+    /// assert!(request.operation("uuid").is_err());
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn operation(&self, lookup_field: &str) -> Result<Operation<'_>, Error> {
         let lookup = || {
             self.args.get(lookup_field).ok_or(Error::MissingArgument {
@@ -241,6 +328,28 @@ impl Request {
 }
 
 /// A request whose required arguments are present, borrowed from a `Request`.
+///
+/// ```
+/// use dcrf_protocol::{Operation, Request};
+///
+/// // What a server does with a request: one match, every argument checked.
+/// fn handle(frame: &str) -> String {
+///     let request = match Request::from_frame(frame) {
+///         Ok(request) => request,
+///         Err(error) => return format!("400 {error}"),
+///     };
+///     match request.operation("pk") {
+///         Ok(Operation::Retrieve { lookup }) => format!("200 instance {lookup}"),
+///         Ok(Operation::List) => "200 every instance".to_owned(),
+///         Ok(Operation::Custom { action }) => format!("405 Method \"{action}\" not allowed."),
+///         Ok(other) => format!("{other:?}"),
+///         Err(error) => format!("400 {error}"),
+///     }
+/// }
+/// assert_eq!(handle(r#"{"action": "retrieve", "request_id": 1, "pk": 1}"#), "200 instance 1");
+/// assert_eq!(handle(r#"{"action": "retrieve", "request_id": 2}"#), "400 action `retrieve` requires the argument `pk`");
+/// assert_eq!(handle(r#"{"action": "ping", "request_id": 3}"#), r#"405 Method "ping" not allowed."#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Operation<'a> {
     /// `retrieve` of the instance named by `lookup` (SPEC §5.1).

@@ -61,6 +61,17 @@ struct Parts {
 }
 
 /// The JSON type of a [`RequestId`], with numbers split as DCRF parses them.
+///
+/// ```
+/// use dcrf_protocol::{RequestId, RequestIdKind};
+///
+/// let kind = |json: &str| RequestId::parse(json).map(|id| id.kind());
+/// assert_eq!(kind("1550050")?, RequestIdKind::Integer);
+/// assert_eq!(kind("1550050.0")?, RequestIdKind::Float);
+/// assert_eq!(kind(r#""sub-1""#)?, RequestIdKind::String);
+/// assert_eq!(kind("[1]")?, RequestIdKind::Array);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RequestIdKind {
@@ -105,6 +116,17 @@ impl RequestId {
     }
 
     /// An id holding the JSON text of `raw`.
+    ///
+    /// ```
+    /// use dcrf_protocol::RequestId;
+    /// use serde_json::value::RawValue;
+    ///
+    /// let raw = RawValue::from_string("1.50".to_owned())?;
+    /// let id = RequestId::from_raw(raw);
+    /// assert_eq!(id.raw(), "1.50");
+    /// assert_eq!(id, RequestId::from(serde_json::json!(1.5)));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn from_raw(raw: Box<RawValue>) -> Self {
         // A RawValue is valid JSON, so this parse only fails past serde_json's recursion
         // limit, which the RawValue parse shares.
@@ -117,11 +139,29 @@ impl RequestId {
     }
 
     /// The JSON text, exactly as received (surrounding whitespace removed).
+    ///
+    /// ```
+    /// use dcrf_protocol::RequestId;
+    ///
+    /// assert_eq!(RequestId::parse(r#""7c5d2f7e""#)?.raw(), r#""7c5d2f7e""#);
+    /// assert_eq!(RequestId::parse("1e3")?.raw(), "1e3");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn raw(&self) -> &str {
         self.0.raw.get()
     }
 
     /// The JSON text as a [`RawValue`].
+    ///
+    /// ```
+    /// use dcrf_protocol::RequestId;
+    ///
+    /// let id = RequestId::parse("18446744073709551617")?;
+    /// // Embed it in another frame without losing a digit.
+    /// let frame = format!(r#"{{"request_id":{}}}"#, id.as_raw());
+    /// assert_eq!(frame, r#"{"request_id":18446744073709551617}"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn as_raw(&self) -> &RawValue {
         &self.0.raw
     }
@@ -139,6 +179,13 @@ impl RequestId {
     }
 
     /// The JSON value, giving up the text (see [`as_value`](Self::as_value)).
+    ///
+    /// ```
+    /// use dcrf_protocol::RequestId;
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(RequestId::from("sub-1").into_value(), json!("sub-1"));
+    /// ```
     pub fn into_value(self) -> Value {
         self.0.value
     }
@@ -163,6 +210,16 @@ impl RequestId {
     }
 
     /// Whether this is `null`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Reply, RequestId};
+    ///
+    /// assert!(RequestId::null().is_null());
+    /// assert!(!RequestId::from(0u64).is_null());
+    /// let reply = Reply::from_frame(r#"{"errors": [], "data": null, "action": "unsubscribe_instance", "response_status": 204, "request_id": null}"#)?;
+    /// assert!(reply.request_id.is_null());
+    /// # Ok::<(), dcrf_protocol::Error>(())
+    /// ```
     pub fn is_null(&self) -> bool {
         self.0.value.is_null()
     }
@@ -418,6 +475,15 @@ pub(crate) const ANY_JSON_TYPE: [&str; 6] =
     ["string", "number", "boolean", "object", "array", "null"];
 
 /// The schema of a field that holds any JSON value.
+///
+/// ```
+/// // The schema of a field of your own message type that holds any JSON value.
+/// let schema = dcrf_protocol::request_id::any_value(&mut schemars::SchemaGenerator::default());
+/// assert_eq!(
+///     schema.as_value()["type"],
+///     serde_json::json!(["string", "number", "boolean", "object", "array", "null"])
+/// );
+/// ```
 #[cfg(feature = "schema")]
 pub fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": ANY_JSON_TYPE})
@@ -458,6 +524,16 @@ pub struct SubscriptionId(RequestId);
 
 impl SubscriptionId {
     /// The id, when it is a string or a number.
+    ///
+    /// ```
+    /// use dcrf_protocol::{RequestId, SubscriptionId};
+    ///
+    /// assert!(SubscriptionId::new(RequestId::from(1550050u64)).is_some());
+    /// assert!(SubscriptionId::new(RequestId::from("sub-1")).is_some());
+    /// assert!(SubscriptionId::new(RequestId::null()).is_none());
+    /// assert!(SubscriptionId::new(RequestId::parse("true")?).is_none());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn new(request_id: RequestId) -> Option<Self> {
         request_id
             .is_subscription_key()
@@ -465,11 +541,28 @@ impl SubscriptionId {
     }
 
     /// The id as a [`RequestId`].
+    ///
+    /// ```
+    /// use dcrf_protocol::{RequestId, SubscriptionId};
+    ///
+    /// let id: SubscriptionId = serde_json::from_str(r#""sub-1""#)?;
+    /// assert_eq!(id.as_request_id(), &RequestId::from("sub-1"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn as_request_id(&self) -> &RequestId {
         &self.0
     }
 
     /// The id as a [`RequestId`].
+    ///
+    /// ```
+    /// use dcrf_protocol::{Action, Request, SubscriptionId};
+    ///
+    /// let id: SubscriptionId = serde_json::from_str("42")?;
+    /// let unsubscribe = Request::new(Action::UnsubscribeInstance).with_request_id(id.into_request_id()).with_arg("pk", 1);
+    /// assert_eq!(unsubscribe.to_frame(), r#"{"action":"unsubscribe_instance","request_id":42,"pk":1}"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn into_request_id(self) -> RequestId {
         self.0
     }

@@ -15,6 +15,15 @@ pub const ID_BASE: &str = "https://dcrf-spec.invalid/schemas";
 pub const REGENERATE_COMMAND: &str = "UPDATE_SCHEMAS=1 cargo test -p dcrf-protocol --test schemas";
 
 /// A JSON Schema dialect the schemas are published in.
+///
+/// ```
+/// use dcrf_protocol::{Draft, MessageKind};
+///
+/// let modern = MessageKind::Reply.schema(Draft::Draft2020_12);
+/// let old = MessageKind::Reply.schema(Draft::Draft07);
+/// assert_eq!(modern["$schema"], "https://json-schema.org/draft/2020-12/schema");
+/// assert_eq!(old["$schema"], "http://json-schema.org/draft-07/schema#");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Draft {
@@ -29,6 +38,12 @@ impl Draft {
     pub const ALL: [Draft; 2] = [Draft::Draft2020_12, Draft::Draft07];
 
     /// The folder of `schemas/` holding this dialect.
+    ///
+    /// ```
+    /// use dcrf_protocol::Draft;
+    ///
+    /// assert_eq!(Draft::ALL.map(Draft::dir), ["2020-12", "draft-07"]);
+    /// ```
     pub fn dir(self) -> &'static str {
         match self {
             Draft::Draft2020_12 => "2020-12",
@@ -45,6 +60,18 @@ impl Draft {
 }
 
 /// Who sends a message kind.
+///
+/// ```
+/// use dcrf_protocol::{Direction, MessageKind};
+///
+/// let sent_by_clients: Vec<&str> = MessageKind::ALL
+///     .iter()
+///     .filter(|kind| kind.direction() == Direction::Client)
+///     .map(|kind| kind.file_stem())
+///     .collect();
+/// assert_eq!(sent_by_clients.len(), 9);
+/// assert!(sent_by_clients.contains(&"subscribe-instance-request"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Client to server.
@@ -58,6 +85,17 @@ pub enum Direction {
 macro_rules! message_kinds {
     ($($variant:ident => $ty:ty, $file:literal, $direction:ident;)*) => {
         /// Every message kind with a schema of its own.
+        ///
+        /// ```
+        /// use dcrf_protocol::{Draft, FrameValidator, MessageKind};
+        ///
+        /// assert_eq!(MessageKind::ALL.len(), 22);
+        /// let frame = r#"{"errors": [], "data": {"pk": 1}, "action": "delete", "response_status": 204, "request_id": 5}"#;
+        /// let kind = FrameValidator::shared().validate_server_frame(frame)?;
+        /// assert_eq!(kind, MessageKind::DeleteEvent);
+        /// assert_eq!(kind.id(Draft::Draft07), "https://dcrf-spec.invalid/schemas/draft-07/delete-event.json");
+        /// # Ok::<(), dcrf_protocol::FrameError>(())
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum MessageKind {
@@ -72,11 +110,25 @@ macro_rules! message_kinds {
             pub const ALL: &'static [MessageKind] = &[$(MessageKind::$variant),*];
 
             /// File stem in `schemas/<draft>/`.
+            ///
+            /// ```
+            /// use dcrf_protocol::MessageKind;
+            ///
+            /// assert_eq!(MessageKind::UnsubscribeInstanceReply.file_stem(), "unsubscribe-instance-reply");
+            /// ```
             pub fn file_stem(self) -> &'static str {
                 match self { $(MessageKind::$variant => $file),* }
             }
 
             /// Who sends this kind.
+            ///
+            /// ```
+            /// use dcrf_protocol::{Direction, MessageKind};
+            ///
+            /// assert_eq!(MessageKind::PatchRequest.direction(), Direction::Client);
+            /// assert_eq!(MessageKind::UpdateEvent.direction(), Direction::Server);
+            /// assert_eq!(MessageKind::Multiplexed.direction(), Direction::Both);
+            /// ```
             pub fn direction(self) -> Direction {
                 match self { $(MessageKind::$variant => Direction::$direction),* }
             }
@@ -117,11 +169,30 @@ message_kinds! {
 
 impl MessageKind {
     /// The `$id` of this kind's schema in `draft`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Draft, MessageKind};
+    ///
+    /// assert_eq!(
+    ///     MessageKind::RetrieveRequest.id(Draft::Draft2020_12),
+    ///     "https://dcrf-spec.invalid/schemas/2020-12/retrieve-request.json"
+    /// );
+    /// ```
     pub fn id(self, draft: Draft) -> String {
         format!("{ID_BASE}/{}/{}.json", draft.dir(), self.file_stem())
     }
 
     /// The schema of this kind in `draft`, with `$id`, `title`, `description` and `examples`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Draft, MessageKind};
+    /// use serde_json::json;
+    ///
+    /// let schema = MessageKind::SubscribeInstanceReply.schema(Draft::Draft2020_12);
+    /// assert_eq!(schema["title"], "SubscribeInstanceReply");
+    /// assert_eq!(schema["properties"]["response_status"]["const"], 201);
+    /// assert_eq!(schema["required"], json!(["errors", "data", "action", "response_status", "request_id"]));
+    /// ```
     pub fn schema(self, draft: Draft) -> Value {
         let mut schema = self.raw_schema(draft).to_value();
         if let Value::Object(object) = &mut schema {
@@ -139,6 +210,14 @@ impl MessageKind {
     }
 
     /// The schema as the pretty-printed text checked in under `schemas/`.
+    ///
+    /// ```
+    /// use dcrf_protocol::{Draft, MessageKind};
+    ///
+    /// let text = MessageKind::ErrorReply.schema_text(Draft::Draft07);
+    /// assert!(text.starts_with("{\n  \"$schema\": \"http://json-schema.org/draft-07/schema#\",\n  \"$id\": "));
+    /// assert!(text.ends_with("}\n"));
+    /// ```
     pub fn schema_text(self, draft: Draft) -> String {
         let mut text = serde_json::to_string_pretty(&self.schema(draft)).unwrap_or_default();
         text.push('\n');
@@ -148,6 +227,13 @@ impl MessageKind {
 
 /// Every generated file as (path relative to `schemas/`, contents): the schemas of both
 /// dialects and the AsyncAPI document.
+///
+/// ```
+/// let files = dcrf_protocol::schema::schema_files();
+/// assert_eq!(files.len(), 2 * 22 + 1);
+/// assert!(files.iter().any(|(path, _)| path == "draft-07/update-event.json"));
+/// assert_eq!(files.last().map(|(path, _)| path.as_str()), Some("asyncapi.json"));
+/// ```
 pub fn schema_files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = Draft::ALL
         .into_iter()
@@ -165,6 +251,15 @@ pub fn schema_files() -> Vec<(String, String)> {
 }
 
 /// Writes every schema file under `root`, creating folders as needed.
+///
+/// ```
+/// let root = std::env::temp_dir().join(format!("dcrf-schemas-{}", std::process::id()));
+/// dcrf_protocol::schema::write_schema_files(&root)?;
+/// assert!(root.join("2020-12/retrieve-reply.json").is_file());
+/// assert!(root.join("asyncapi.json").is_file());
+/// std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_schema_files(root: &Path) -> std::io::Result<()> {
     for (relative, contents) in schema_files() {
         let path = root.join(relative);
@@ -177,6 +272,20 @@ pub fn write_schema_files(root: &Path) -> std::io::Result<()> {
 }
 
 /// The schema of any `JsonSchema` type in `draft`; for tools that extend this set.
+///
+/// ```
+/// use dcrf_protocol::{Draft, messages::Lookup, schema::schema_for};
+///
+/// // A message type of your own that embeds this crate's types.
+/// #[derive(schemars::JsonSchema)]
+/// struct Watch {
+///     /// The instance to watch.
+///     pk: Lookup,
+/// }
+/// let schema = schema_for::<Watch>(Draft::Draft2020_12);
+/// assert_eq!(schema["title"], "Watch");
+/// assert_eq!(schema["properties"]["pk"]["$ref"], "#/$defs/Lookup");
+/// ```
 pub fn schema_for<T: JsonSchema>(draft: Draft) -> Value {
     draft
         .settings()
