@@ -311,7 +311,12 @@ impl Ctx {
     /// Sets `value` on `instance` through the mutation hook (an out-of-band change), logged
     /// as `logged` (the value itself, or a description of a large one). The instance's
     /// state is not updated: [`Ctx::change`] does that.
-    pub(crate) async fn change_to(&self, instance: &Instance, value: &str, logged: &str) -> Step<()> {
+    pub(crate) async fn change_to(
+        &self,
+        instance: &Instance,
+        value: &str,
+        logged: &str,
+    ) -> Step<()> {
         self.recorder.log(
             "hook",
             WireEvent::Mutation {

@@ -108,7 +108,9 @@ impl Mutator {
     /// The JSON body template of a create.
     fn create_template(&self) -> &str {
         match &self.hook {
-            Hook::Http { config, .. } => config.create_body.as_deref().unwrap_or(&self.instance_body),
+            Hook::Http { config, .. } => {
+                config.create_body.as_deref().unwrap_or(&self.instance_body)
+            }
             _ => &self.instance_body,
         }
     }
@@ -599,10 +601,9 @@ mod tests {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let server = tokio::spawn(one_shot(listener, response));
-        let created =
-            tokio::time::timeout(Duration::from_secs(20), mutator(base).create("u\"1"))
-                .await
-                .expect("the hook answers within its timeout");
+        let created = tokio::time::timeout(Duration::from_secs(20), mutator(base).create("u\"1"))
+            .await
+            .expect("the hook answers within its timeout");
         let request = tokio::time::timeout(Duration::from_secs(5), server)
             .await
             .expect("the server ends")

@@ -207,7 +207,10 @@ async fn preflight(
             let key = if key == "nodes" { "node" } else { key };
             refused(
                 url,
-                format!("{key}: {}", explain_connect_error(error.as_ref(), transport)),
+                format!(
+                    "{key}: {}",
+                    explain_connect_error(error.as_ref(), transport)
+                ),
             )
         })?;
         if observer.is_none() {

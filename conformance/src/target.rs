@@ -342,7 +342,8 @@ impl Target {
         match &self.mutation {
             MutationConfig::Http(http) => {
                 let base = http.base_url(&self.url)?;
-                parse_url(&base, &["http", "https"]).map_err(|why| invalid("mutation.base_url", why))?;
+                parse_url(&base, &["http", "https"])
+                    .map_err(|why| invalid("mutation.base_url", why))?;
                 http.validate(&self.change_field)?;
             }
             MutationConfig::Websocket(ws) => {
@@ -367,7 +368,9 @@ impl Target {
                     if key != "create" && !template.contains("{pk}") {
                         return Err(invalid(
                             &format!("mutation.{key}"),
-                            format!("{template:?} has no {{pk}}: the command must name the instance"),
+                            format!(
+                                "{template:?} has no {{pk}}: the command must name the instance"
+                            ),
                         ));
                     }
                 }
@@ -423,7 +426,9 @@ fn expand_text(
             || name.starts_with(|c: char| c.is_ascii_digit())
             || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            return Err(format!("{key}: \"${{{name}}}\" is not an environment variable name"));
+            return Err(format!(
+                "{key}: \"${{{name}}}\" is not an environment variable name"
+            ));
         }
         let value =
             env(name).ok_or_else(|| format!("{key}: environment variable {name} is not set"))?;
@@ -442,9 +447,8 @@ fn check_header_value(key: &str, value: &str) -> Result<(), Error> {
 
 fn check_headers(key: &str, headers: &BTreeMap<String, String>) -> Result<(), Error> {
     for (name, value) in headers {
-        reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            Error::InvalidTarget(format!("{key}: {name:?} is not a header name"))
-        })?;
+        reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidTarget(format!("{key}: {name:?} is not a header name")))?;
         check_header_value(&format!("{key}.{name}"), value)?;
     }
     Ok(())
@@ -452,7 +456,8 @@ fn check_headers(key: &str, headers: &BTreeMap<String, String>) -> Result<(), Er
 
 /// Checks that a JSON template fills into a JSON object.
 fn check_json_template(key: &str, template: &str, field: &str) -> Result<(), Error> {
-    let filled = Placeholders::new(field, "c1.1.1-1-0a1b2c3d", Some(&Value::from(7))).json(template);
+    let filled =
+        Placeholders::new(field, "c1.1.1-1-0a1b2c3d", Some(&Value::from(7))).json(template);
     match serde_json::from_str::<Value>(&filled) {
         Ok(Value::Object(_)) => Ok(()),
         Ok(other) => Err(Error::InvalidTarget(format!(
@@ -606,7 +611,11 @@ impl HttpMutation {
             return Ok(base.trim_end_matches('/').to_owned());
         }
         let url = parse_url(observer_url, &["ws", "wss"]).map_err(Error::InvalidTarget)?;
-        let scheme = if url.scheme() == "wss" { "https" } else { "http" };
+        let scheme = if url.scheme() == "wss" {
+            "https"
+        } else {
+            "http"
+        };
         let host = url.host_str().unwrap_or_default();
         Ok(match url.port() {
             Some(port) => format!("{scheme}://{host}:{port}"),
@@ -757,8 +766,7 @@ mod tests {
 
     #[test]
     fn parses_urls() {
-        let url =
-            parse_url("ws://127.0.0.1:8000/ws/", &["ws"]).unwrap_or_else(|e| panic!("{e}"));
+        let url = parse_url("ws://127.0.0.1:8000/ws/", &["ws"]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(url.host_str(), Some("127.0.0.1"));
         assert_eq!(url.port(), Some(8000));
         assert_eq!(url.path(), "/ws/");
@@ -869,30 +877,77 @@ mod tests {
         assert_eq!(data["price"], "9.99");
         // Without the variable: one line naming it and the key.
         let error = Target::from_toml(text, |_| None).expect_err("SHOP_TOKEN is not set");
-        assert!(error.contains("environment variable SHOP_TOKEN is not set"), "{error}");
-        assert!(error.starts_with("headers.Authorization") || error.starts_with("url") || error.starts_with("mutation"), "{error}");
+        assert!(
+            error.contains("environment variable SHOP_TOKEN is not set"),
+            "{error}"
+        );
+        assert!(
+            error.starts_with("headers.Authorization")
+                || error.starts_with("url")
+                || error.starts_with("mutation"),
+            "{error}"
+        );
         assert!(!error.contains('\n'), "{error}");
     }
 
     #[test]
     fn bad_configs_get_one_line_naming_the_key() {
         let cases = [
-            ("url = \"ws://h/ws/\"\nusername_field = \"x\"\n", "username_field"),
-            ("url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\npk_ponter = \"/id\"\n", "pk_ponter"),
-            ("url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\nupdate = \"PATCH /hook/products/\"\n", "mutation.update"),
-            ("url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\ndelete = \"DELETE /x/\"\n", "mutation.delete"),
-            ("url = \"ws://h/ws/\"\n[mutation]\nkind = \"shell\"\ncreate = \"c\"\nupdate = \"u {value}\"\ndelete = \"d {pk}\"\n", "mutation.update"),
-            ("url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\npk_pointer = \"product/id\"\n", "mutation.pk_pointer"),
-            ("url = \"ws://h/ws/\"\npk_kind = \"uuid\"\nexisting_pk = 1\n", "existing_pk"),
-            ("url = \"ws://h/ws/\"\npk_kind = \"uuid\"\nexisting_pk = \"00000000-0000-4000-8000-000000000001\"\nmissing_pk = \"nope\"\n", "missing_pk"),
-            ("url = \"ws://h/ws/\"\ncreate_body = \"{value}\"\n", "create_body"),
-            ("url = \"ws://h/ws/\"\n[headers]\nAuthorization = \"Bearer ${NOPE}\"\n", "headers.Authorization"),
-            ("url = \"ws://h/ws/\"\n[headers]\n\"Bad Name\" = \"1\"\n", "headers"),
+            (
+                "url = \"ws://h/ws/\"\nusername_field = \"x\"\n",
+                "username_field",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\npk_ponter = \"/id\"\n",
+                "pk_ponter",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\nupdate = \"PATCH /hook/products/\"\n",
+                "mutation.update",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\ndelete = \"DELETE /x/\"\n",
+                "mutation.delete",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[mutation]\nkind = \"shell\"\ncreate = \"c\"\nupdate = \"u {value}\"\ndelete = \"d {pk}\"\n",
+                "mutation.update",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[mutation]\nkind = \"http\"\npk_pointer = \"product/id\"\n",
+                "mutation.pk_pointer",
+            ),
+            (
+                "url = \"ws://h/ws/\"\npk_kind = \"uuid\"\nexisting_pk = 1\n",
+                "existing_pk",
+            ),
+            (
+                "url = \"ws://h/ws/\"\npk_kind = \"uuid\"\nexisting_pk = \"00000000-0000-4000-8000-000000000001\"\nmissing_pk = \"nope\"\n",
+                "missing_pk",
+            ),
+            (
+                "url = \"ws://h/ws/\"\ncreate_body = \"{value}\"\n",
+                "create_body",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[headers]\nAuthorization = \"Bearer ${NOPE}\"\n",
+                "headers.Authorization",
+            ),
+            (
+                "url = \"ws://h/ws/\"\n[headers]\n\"Bad Name\" = \"1\"\n",
+                "headers",
+            ),
             ("url = \"ws://h/ws/\"\norigin = \"a\\r\\nb\"\n", "origin"),
             ("url = \"ftp://h/ws/\"\n", "url"),
             ("url = \"ws://h/ws/\"\nnodes = [\"http://h/\"]\n", "nodes"),
-            ("url = \"ws://h/ws/\"\ninsecure = true\nca_file = \"ca.pem\"\n", "insecure"),
-            ("url = \"ws://h/ws/\"\nsubprotocols = [\"a b\"]\n", "subprotocols"),
+            (
+                "url = \"ws://h/ws/\"\ninsecure = true\nca_file = \"ca.pem\"\n",
+                "insecure",
+            ),
+            (
+                "url = \"ws://h/ws/\"\nsubprotocols = [\"a b\"]\n",
+                "subprotocols",
+            ),
         ];
         for (text, key) in cases {
             let error = config_error(text);
@@ -900,8 +955,8 @@ mod tests {
             assert!(!error.contains('\n'), "one line: {error}");
         }
         // A syntax error names its line.
-        let error = Target::from_toml("url = \"ws://h/ws/\"\nnodes = [\n", |_| None)
-            .expect_err("bad TOML");
+        let error =
+            Target::from_toml("url = \"ws://h/ws/\"\nnodes = [\n", |_| None).expect_err("bad TOML");
         assert!(error.starts_with("line "), "{error}");
         assert!(!error.contains('\n'), "{error}");
     }
@@ -913,7 +968,10 @@ mod tests {
             "B_2" => Some("x}y".to_owned()),
             _ => None,
         };
-        assert_eq!(expand_text("${A}-${B_2}$", "k", &env).as_deref(), Ok("1-x}y$"));
+        assert_eq!(
+            expand_text("${A}-${B_2}$", "k", &env).as_deref(),
+            Ok("1-x}y$")
+        );
         assert_eq!(expand_text("{pk} $A", "k", &env).as_deref(), Ok("{pk} $A"));
         assert!(expand_text("${A", "k", &env).is_err());
         assert!(expand_text("${1A}", "k", &env).is_err());

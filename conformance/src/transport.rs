@@ -113,9 +113,9 @@ impl Transport {
             for certificate in certificates {
                 let certificate = certificate
                     .map_err(|error| Error::Tls(format!("ca_file {}: {error}", path.display())))?;
-                roots.add(certificate).map_err(|error| {
-                    Error::Tls(format!("ca_file {}: {error}", path.display()))
-                })?;
+                roots
+                    .add(certificate)
+                    .map_err(|error| Error::Tls(format!("ca_file {}: {error}", path.display())))?;
             }
             if roots.is_empty() {
                 return Err(Error::Tls(format!(
@@ -136,7 +136,10 @@ impl Transport {
             }
             (client_config(roots), Trust::Platform)
         } else {
-            (client_config(rustls::RootCertStore::empty()), Trust::Nothing)
+            (
+                client_config(rustls::RootCertStore::empty()),
+                Trust::Nothing,
+            )
         };
         Ok(Transport {
             headers,
@@ -178,8 +181,9 @@ impl Transport {
 fn header(key: &str, name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
     let name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| Error::InvalidTarget(format!("{key}: {name:?} is not a header name")))?;
-    let value = HeaderValue::from_str(value)
-        .map_err(|_| Error::InvalidTarget(format!("{key}: the value is not a valid header value")))?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        Error::InvalidTarget(format!("{key}: the value is not a valid header value"))
+    })?;
     Ok((name, value))
 }
 
@@ -193,7 +197,9 @@ fn uses_tls(target: &Target) -> bool {
         MutationConfig::Http(http) => http
             .base_url(&target.url)
             .is_ok_and(|base| base.starts_with("https:")),
-        MutationConfig::Websocket(ws) => ws.url.as_deref().is_some_and(|url| url.starts_with("wss:")),
+        MutationConfig::Websocket(ws) => {
+            ws.url.as_deref().is_some_and(|url| url.starts_with("wss:"))
+        }
         _ => false,
     };
     ws || hook
@@ -307,7 +313,10 @@ pub(crate) fn explain_connect_error(
                 _ => format!("{io}: check the host, the port and the scheme"),
             }
         }
-        WsError::Tls(tls) => format!("the TLS handshake failed ({tls}): {}", transport.tls_advice()),
+        WsError::Tls(tls) => format!(
+            "the TLS handshake failed ({tls}): {}",
+            transport.tls_advice()
+        ),
         WsError::Url(url) => format!("bad URL ({url}): check the URL"),
         WsError::Protocol(protocol) => format!(
             "the handshake answer breaks RFC 6455 ({protocol}): check the URL and the subprotocols"

@@ -1385,9 +1385,17 @@ mod tests {
         };
         let recorder = Recorder::with_limits(limits);
         let url = format!("ws://{address}/");
-        let mut conn = Conn::connect("a", &url, recorder, "pk", None, Duration::from_secs(10), &Transport::default())
-            .await
-            .expect("connects");
+        let mut conn = Conn::connect(
+            "a",
+            &url,
+            recorder,
+            "pk",
+            None,
+            Duration::from_secs(10),
+            &Transport::default(),
+        )
+        .await
+        .expect("connects");
         let until = Instant::now() + Duration::from_secs(1);
         let chunk = "x".repeat(64 << 10);
         let mut sent = 0usize;

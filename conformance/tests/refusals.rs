@@ -33,7 +33,10 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn run_bin(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     let child = tokio::task::spawn_blocking(move || {
         let mut command = bin();
-        command.args(&args).env("NO_COLOR", "1").env_remove("SHOP_TOKEN");
+        command
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env_remove("SHOP_TOKEN");
         for (name, value) in env {
             command.env(name, value);
         }
@@ -49,9 +52,19 @@ async fn run_bin(args: Vec<String>, env: Vec<(String, String)>) -> Output {
 fn assert_refused(output: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}\nstdout: {stdout}");
-    assert!(!stdout.contains("FAIL"), "no list of failed cases: {stdout}");
-    let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "stderr: {stderr}\nstdout: {stdout}"
+    );
+    assert!(
+        !stdout.contains("FAIL"),
+        "no list of failed cases: {stdout}"
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     for needle in needles {
         assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
@@ -147,8 +160,10 @@ fn a_foreign_origin_is_refused_by_the_reference_server_and_explained() {
 #[test]
 fn the_handshake_carries_headers_origin_subprotocols_and_the_query_string() {
     runtime().block_on(async {
-        let (address, mut heads) =
-            http_answering("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        let (address, mut heads) = http_answering(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         let dir = temp_dir("handshake");
         let config = dir.join("target.toml");
         std::fs::write(
@@ -164,7 +179,11 @@ fn the_handshake_carries_headers_origin_subprotocols_and_the_query_string() {
         )
         .expect("write");
         let output = run_bin(
-            vec!["run".into(), "--config".into(), config.display().to_string()],
+            vec![
+                "run".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
             vec![("T0KEN".into(), "s3cret".into())],
         )
         .await;
@@ -349,7 +368,10 @@ fn a_pk_pointer_that_finds_nothing_is_a_hook_error_quoting_the_answer() {
             stdout.contains("mutation.pk_pointer \"/product/id\" finds no pk"),
             "{stdout}"
         );
-        assert!(stdout.contains("\"username\":\"c5.5.1-1-"), "the answer quoted: {stdout}");
+        assert!(
+            stdout.contains("\"username\":\"c5.5.1-1-"),
+            "the answer quoted: {stdout}"
+        );
         server.shutdown().await;
     });
 }

@@ -58,7 +58,11 @@ async fn tls_proxy(upstream: std::net::SocketAddr) -> (u16, String) {
 
 async fn run_bin(args: Vec<String>) -> Output {
     let child = tokio::task::spawn_blocking(move || {
-        bin().args(&args).env("NO_COLOR", "1").output().expect("runs")
+        bin()
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs")
     });
     tokio::time::timeout(Duration::from_secs(120), child)
         .await

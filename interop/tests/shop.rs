@@ -171,7 +171,9 @@ impl Shop {
             }
             other => panic!("{CONFIG}: expected an http hook, got {other:?}"),
         }
-        target.validate().unwrap_or_else(|e| panic!("{CONFIG}: {e}"));
+        target
+            .validate()
+            .unwrap_or_else(|e| panic!("{CONFIG}: {e}"));
         target
     }
 }
@@ -260,14 +262,19 @@ fn refusal(result: Result<RunReport, Error>) -> String {
 
 #[test]
 fn two_processes_on_redis_conform_and_refusals_say_why() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let redis = Redis::start();
     let shop = Shop::start("redis", Some(&redis));
     let target = shop.target();
 
     let report = run_against(&target, &options(&[]))
         .unwrap_or_else(|error| panic!("the run could not be made: {error}\n{}", shop.log_text()));
-    eprintln!("{}", dcrf_conformance::report::human(&report, dcrf_conformance::report::Style::Plain));
+    eprintln!(
+        "{}",
+        dcrf_conformance::report::human(&report, dcrf_conformance::report::Style::Plain)
+    );
     assert_eq!(
         report.exit_code(),
         0,
@@ -319,7 +326,9 @@ fn two_processes_on_redis_conform_and_refusals_say_why() {
 
 #[test]
 fn two_processes_in_memory_fail_exactly_the_cross_process_cases() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let shop = Shop::start("memory", None);
     let report = run_against(&shop.target(), &options(&[]))
         .unwrap_or_else(|error| panic!("the run could not be made: {error}\n{}", shop.log_text()));
@@ -341,6 +350,10 @@ fn two_processes_in_memory_fail_exactly_the_cross_process_cases() {
             "{id}: {}",
             case.message
         );
-        assert!(case.message.contains(&shop.target().nodes[0]), "{id}: {}", case.message);
+        assert!(
+            case.message.contains(&shop.target().nodes[0]),
+            "{id}: {}",
+            case.message
+        );
     }
 }

@@ -416,7 +416,16 @@ async fn unknown_path_refused(ctx: Ctx) -> Step<Finding> {
         ctx.until()
             .saturating_duration_since(tokio::time::Instant::now()),
     );
-    let attempt = Conn::connect("a", &url, ctx.recorder.clone(), ctx.lookup(), None, timeout, &ctx.transport).await;
+    let attempt = Conn::connect(
+        "a",
+        &url,
+        ctx.recorder.clone(),
+        ctx.lookup(),
+        None,
+        timeout,
+        &ctx.transport,
+    )
+    .await;
     let refused = match attempt {
         Ok(conn) => {
             conn.close().await;

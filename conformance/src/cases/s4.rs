@@ -4,7 +4,7 @@ use dcrf_protocol::{Action, Request};
 use serde_json::{Value, json};
 
 use super::s5::subscribe;
-use super::{case, check_envelope, check_instance, check_update_event, check_state};
+use super::{case, check_envelope, check_instance, check_state, check_update_event};
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
 use crate::wire::{Conn, Inbound};

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{
     case, check_data_null, check_delete_event, check_envelope, check_errors, check_instance,
-    check_update_event, check_state, expect_not_found, expect_update,
+    check_state, check_update_event, expect_not_found, expect_update,
 };
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;

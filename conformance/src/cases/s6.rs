@@ -3,9 +3,7 @@
 use dcrf_protocol::{Action, Request};
 use serde_json::{Value, json};
 
-use super::{
-    case, check_data_null, check_envelope, check_instance, check_state, expect_not_found,
-};
+use super::{case, check_data_null, check_envelope, check_instance, check_state, expect_not_found};
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
 use crate::wire::Conn;
@@ -337,7 +335,10 @@ async fn data_not_an_object(ctx: Ctx) -> Step<Finding> {
 async fn update_without_required_fields(ctx: Ctx) -> Step<Finding> {
     let field = ctx.change_field().to_owned();
     let required = ctx.create_data("c6.6.2");
-    if required.as_object().is_some_and(|fields| fields.keys().all(|key| *key == field)) {
+    if required
+        .as_object()
+        .is_some_and(|fields| fields.keys().all(|key| *key == field))
+    {
         return Err(Finding::skip(format!(
             "the target's create_body names no field besides {field}: nothing required is left out"
         )));
