@@ -388,10 +388,8 @@ fn expand_env(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(), String> {
     match value {
-        toml::Value::String(text) => {
-            if text.contains("${") {
-                *text = expand_text(text, key, env)?;
-            }
+        toml::Value::String(text) if text.contains("${") => {
+            *text = expand_text(text, key, env)?;
         }
         toml::Value::Array(items) => {
             for item in items {
@@ -505,9 +503,9 @@ impl Placeholders {
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
             for (name, value) in &self.pairs {
-                if tail.starts_with(name) {
+                if let Some(after) = tail.strip_prefix(name) {
                     out.push_str(&escape(value));
-                    rest = &tail[name.len()..];
+                    rest = after;
                     continue 'outer;
                 }
             }

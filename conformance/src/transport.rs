@@ -6,7 +6,7 @@
 //! frame a case gives it, malformed JSON included, through the rustls stream.
 //!
 //! A refused handshake is explained in one line that says what to check
-//! ([`explain_connect_error`]), for the preflight of a run.
+//! (`explain_connect_error`), for the preflight of a run.
 
 use std::sync::Arc;
 

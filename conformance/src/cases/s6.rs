@@ -355,7 +355,7 @@ async fn update_without_required_fields(ctx: Ctx) -> Step<Finding> {
     .await?;
     let reply = a.expect_reply(&rid, ctx.until()).await?;
     let fields = check_validation_error(&reply, "update reply", "update", &rid)?;
-    if fields.iter().any(|name| *name == field) {
+    if fields.contains(&field) {
         return Err(Finding::fail(format!(
             "the valid field sent ({field}) is reported as invalid: {}",
             reply.raw
