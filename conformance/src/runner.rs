@@ -105,7 +105,7 @@ pub struct Summary {
 pub struct RunReport {
     /// The observer endpoint.
     pub target: String,
-    /// Random token in the usernames this run created (redacted in transcripts).
+    /// Random token in the values this run gave its instances (redacted in transcripts).
     pub run_nonce: String,
     /// Wall time of the run.
     pub duration_ms: u64,
@@ -159,7 +159,7 @@ fn summarise(cases: &[CaseResult]) -> Summary {
     summary
 }
 
-/// A random token for this run's usernames.
+/// A random token for the values this run gives its instances.
 pub(crate) fn nonce() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
