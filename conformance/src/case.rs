@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::mutation::Mutator;
 use crate::target::Target;
+use crate::transport::Transport;
 use crate::verdict::{Finding, Level};
 use crate::wire::{Conn, Recorder, WireEvent};
 
@@ -104,8 +105,10 @@ impl Case {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Instance {
     pub(crate) pk: Value,
-    pub(crate) username: String,
-    pub(crate) email: String,
+    /// The value its `change_field` has now.
+    pub(crate) value: String,
+    /// The value it was created with; every later value is `{base}-v{revision}`.
+    base: String,
     revision: usize,
 }
 
@@ -114,6 +117,7 @@ pub(crate) struct Instance {
 pub(crate) struct Ctx {
     pub(crate) target: Arc<Target>,
     pub(crate) mutator: Arc<Mutator>,
+    pub(crate) transport: Arc<Transport>,
     pub(crate) recorder: Recorder,
     pub(crate) case_id: &'static str,
     pub(crate) nonce: Arc<str>,
@@ -127,7 +131,12 @@ impl Instance {
     /// The value of the changed field the instance now has (what an event or a retrieve
     /// shows after the last change).
     pub(crate) fn state(&self) -> &str {
-        &self.username
+        &self.value
+    }
+
+    /// The value it was created with (unique per run and case).
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 }
 
@@ -158,6 +167,22 @@ impl Ctx {
         &self.target.lookup_field
     }
 
+    /// The writable text field the cases change (`change_field`).
+    pub(crate) fn change_field(&self) -> &str {
+        &self.target.change_field
+    }
+
+    /// `data` that sets the changed field to `value`: `{change_field: value}` (a `patch`).
+    pub(crate) fn change_data(&self, value: &str) -> Value {
+        serde_json::json!({ self.change_field(): value })
+    }
+
+    /// The fields of a new instance whose changed field is `value` (the target's
+    /// `create_body`): `data` of a `create` or a full `update`.
+    pub(crate) fn create_data(&self, value: &str) -> Value {
+        self.target.create_data(value)
+    }
+
     /// A request for `action` with `request_id` on the instance `pk`.
     pub(crate) fn request(&self, action: Action, request_id: &Value, pk: &Value) -> Request {
         Request::new(action)
@@ -176,6 +201,7 @@ impl Ctx {
             self.lookup(),
             stream,
             timeout,
+            &self.transport,
         )
         .await
         .map_err(|error| Finding::fail(format!("cannot open connection {name} to {url}: {error}")))
@@ -221,8 +247,9 @@ impl Ctx {
             .await
     }
 
-    /// A fresh, unique username for an instance of this case: `c<case id>-<n>-<run nonce>`.
-    pub(crate) fn fresh_username(&self) -> String {
+    /// A fresh value of the changed field, unique per run and per case:
+    /// `c<case id>-<n>-<run nonce>`.
+    pub(crate) fn fresh_value(&self) -> String {
         let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
         format!("c{}-{n}-{}", self.case_id, self.nonce)
     }
@@ -260,10 +287,9 @@ impl Ctx {
         if !self.mutator.available() {
             return Err(Finding::skip(Capability::Mutation.missing_reason()));
         }
-        let username = self.fresh_username();
-        let email = format!("{username}@conformance.example");
+        let value = self.fresh_value();
         let created = self
-            .within_deadline("create", self.mutator.create(&username, &email))
+            .within_deadline("create", self.mutator.create(&value))
             .await?;
         self.recorder.created(created.pk.clone());
         self.recorder.log(
@@ -271,63 +297,54 @@ impl Ctx {
             WireEvent::Mutation {
                 operation: "create".into(),
                 pk: created.pk.clone(),
-                fields: serde_json::json!({"username": username, "email": email}),
+                fields: self.mutator.create_fields(&value),
             },
         );
         Ok(Instance {
             pk: created.pk,
-            username,
-            email,
+            value: value.clone(),
+            base: value,
             revision: 1,
         })
     }
 
-    /// Saves a new username for `instance` through the mutation hook (an out-of-band change).
-    pub(crate) async fn change(&self, instance: &mut Instance) -> Step<()> {
-        let revision = instance.revision + 1;
-        let base = instance
-            .username
-            .rsplit_once("-v")
-            .filter(|(_, n)| n.parse::<usize>().is_ok())
-            .map_or(instance.username.as_str(), |(base, _)| base)
-            .to_owned();
-        let username = format!("{base}-v{revision}");
+    /// Sets `value` on `instance` through the mutation hook (an out-of-band change), logged
+    /// as `logged` (the value itself, or a description of a large one). The instance's
+    /// state is not updated: [`Ctx::change`] does that.
+    pub(crate) async fn change_to(
+        &self,
+        instance: &Instance,
+        value: &str,
+        logged: &str,
+    ) -> Step<()> {
         self.recorder.log(
             "hook",
             WireEvent::Mutation {
                 operation: "update".into(),
                 pk: instance.pk.clone(),
-                fields: serde_json::json!({"username": username, "email": instance.email}),
+                fields: self.mutator.update_fields(&instance.pk, logged),
             },
         );
-        self.within_deadline(
-            "update",
-            self.mutator
-                .update(&instance.pk, &username, &instance.email),
-        )
-        .await?;
-        instance.username = username;
+        self.within_deadline("update", self.mutator.update(&instance.pk, value))
+            .await
+    }
+
+    /// Saves a new value of the changed field for `instance` through the mutation hook (an
+    /// out-of-band change): `{base}-v{revision}`.
+    pub(crate) async fn change(&self, instance: &mut Instance) -> Step<()> {
+        let revision = instance.revision + 1;
+        let value = format!("{}-v{revision}", instance.base);
+        self.change_to(instance, &value, &value).await?;
+        instance.value = value;
         instance.revision = revision;
         Ok(())
     }
 
-    /// Saves `instance` through the mutation hook with the values it already has: a save
+    /// Saves `instance` through the mutation hook with the value it already has: a save
     /// that changes nothing (SPEC 5.7.6).
     pub(crate) async fn save_unchanged(&self, instance: &Instance) -> Step<()> {
-        self.recorder.log(
-            "hook",
-            WireEvent::Mutation {
-                operation: "update".into(),
-                pk: instance.pk.clone(),
-                fields: serde_json::json!({"username": instance.username, "email": instance.email}),
-            },
-        );
-        self.within_deadline(
-            "update",
-            self.mutator
-                .update(&instance.pk, &instance.username, &instance.email),
-        )
-        .await
+        self.change_to(instance, &instance.value, &instance.value)
+            .await
     }
 
     /// Deletes `instance` through the mutation hook.

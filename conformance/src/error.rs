@@ -18,14 +18,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The target configuration file is not valid TOML for a target.
-    #[error("invalid target config {path}")]
-    ParseConfig {
+    /// The target configuration file is not valid TOML for a target (a syntax error, an
+    /// unknown key, a value of the wrong type, an environment variable that is not set).
+    #[error("invalid target config {path}: {why}")]
+    Config {
         /// The file.
         path: PathBuf,
-        /// The TOML error.
-        #[source]
-        source: toml::de::Error,
+        /// What is wrong, naming the key (one line).
+        why: String,
     },
     /// The target configuration is complete TOML but makes no sense (a bad URL, say).
     #[error("invalid target: {0}")]
@@ -39,6 +39,20 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The preflight found that no case can be judged: the handshake was refused (HTTP 401,
+    /// 403, 500, a TLS failure, a refused connection) or the consumer refuses the preflight
+    /// `retrieve` of `existing_pk` (403: permissions; 404: a wrong `existing_pk`). `reason`
+    /// is one line that says what to check.
+    #[error("{url}: {reason}")]
+    Refused {
+        /// The endpoint.
+        url: String,
+        /// What happened and what to check.
+        reason: String,
+    },
+    /// TLS could not be set up (the `ca_file` cannot be read, the platform has no roots).
+    #[error("tls: {0}")]
+    Tls(String),
     /// The in-process reference server did not start.
     #[error("cannot start the embedded reference server")]
     Embedded(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use crate::Error;
 use crate::mutation::Mutator;
 use crate::target::Target;
+use crate::transport::Transport;
 use crate::wire::{Conn, Recorder, WireEvent};
 
 /// Sockets the model may open.
@@ -355,7 +356,8 @@ pub struct FuzzOutcome {
 /// from `spawn_blocking`); the server may run on another runtime.
 pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error> {
     target.validate()?;
-    let mutator = Mutator::from_target(target)?;
+    let transport = Transport::from_target(target)?;
+    let mutator = Mutator::from_target(target, &transport)?;
     if !mutator.available() {
         return Err(Error::InvalidTarget(
             "fuzz needs a mutation hook; the target has [mutation] kind = \"none\"".into(),
@@ -364,6 +366,7 @@ pub fn fuzz(target: &Target, options: &FuzzOptions) -> Result<FuzzOutcome, Error
     let shared = Arc::new(Shared {
         target: target.clone(),
         mutator,
+        transport,
         options: options.clone(),
         sequence: AtomicUsize::new(0),
         nonce: crate::runner::nonce(),
@@ -435,6 +438,7 @@ fn random_seed() -> u64 {
 struct Shared {
     target: Target,
     mutator: Mutator,
+    transport: Transport,
     options: FuzzOptions,
     sequence: AtomicUsize,
     nonce: String,
@@ -514,12 +518,14 @@ impl Sut<'_> {
         Instant::now() + self.shared.options.wait
     }
 
-    fn username(&self, instance: usize, revision: u32) -> String {
+    /// The value of the changed field of `instance` at `revision`.
+    fn state(&self, instance: usize, revision: u32) -> String {
         format!("{}-{instance}-v{revision}", self.prefix)
     }
 
-    fn email(&self, instance: usize) -> String {
-        format!("{}-{instance}@fuzz.example", self.prefix)
+    /// The changed field (the target's `change_field`).
+    fn field(&self) -> &str {
+        &self.shared.target.change_field
     }
 
     /// The subscription request_id `id` of `instance` (unique to the instance).
@@ -535,11 +541,11 @@ impl Sut<'_> {
     }
 
     async fn create(&mut self, instance: usize) -> Result<(), String> {
-        let username = self.username(instance, 1);
+        let value = self.state(instance, 1);
         let created = self
             .shared
             .mutator
-            .create(&username, &self.email(instance))
+            .create(&value)
             .await
             .map_err(|error| format!("mutation hook: {error}"))?;
         self.recorder.log(
@@ -547,7 +553,7 @@ impl Sut<'_> {
             WireEvent::Mutation {
                 operation: "create".into(),
                 pk: created.pk.clone(),
-                fields: json!({"username": username}),
+                fields: json!({ self.field(): value }),
             },
         );
         self.pks[instance] = Some(created.pk);
@@ -621,6 +627,7 @@ impl Sut<'_> {
                     &self.shared.target.lookup_field,
                     None,
                     self.shared.options.wait,
+                    &self.shared.transport,
                 )
                 .await
                 .map_err(|error| format!("cannot connect s{s}: {error}"))?;
@@ -638,10 +645,11 @@ impl Sut<'_> {
                 match before.instances[instance] {
                     InstanceState::Live { revision } => {
                         let data = self.call(socket, request, 200).await?;
-                        let expected = self.username(instance, revision);
-                        if data.get("username") != Some(&json!(expected)) {
+                        let expected = self.state(instance, revision);
+                        if data.get(self.field()) != Some(&json!(expected)) {
                             return Err(format!(
-                                "s{socket}: retrieve of instance {instance} shows {data}, the model expects username {expected:?}"
+                                "s{socket}: retrieve of instance {instance} shows {data}, the model expects {} {expected:?}",
+                                self.field()
                             ));
                         }
                     }
@@ -676,19 +684,19 @@ impl Sut<'_> {
                 let InstanceState::Live { revision } = after.instances[instance] else {
                     return Err("update of an instance that is not live (harness bug)".into());
                 };
-                let username = self.username(instance, revision);
+                let value = self.state(instance, revision);
                 let pk = self.lookup_value(before, instance);
                 self.recorder.log(
                     "hook",
                     WireEvent::Mutation {
                         operation: "update".into(),
                         pk: pk.clone(),
-                        fields: json!({"username": username}),
+                        fields: json!({ self.field(): value }),
                     },
                 );
                 self.shared
                     .mutator
-                    .update(&pk, &username, &self.email(instance))
+                    .update(&pk, &value)
                     .await
                     .map_err(|error| format!("mutation hook: {error}"))?;
                 for (socket, id) in before.subscribers(instance) {
@@ -702,11 +710,11 @@ impl Sut<'_> {
                     // Any state at or after the change (SPEC 5.8): revision >= this one.
                     let shown = event
                         .data()
-                        .get("username")
+                        .get(self.field())
                         .and_then(Value::as_str)
                         .unwrap_or("");
                     let acceptable = (revision..=revision + 64)
-                        .any(|later| shown == self.username(instance, later));
+                        .any(|later| shown == self.state(instance, later));
                     if event.status() != Some(200) || !acceptable {
                         return Err(format!(
                             "s{socket}: update event for subscription {request_id} should be 200 with revision >= {revision}: {}",

@@ -50,6 +50,7 @@ pub mod report;
 mod runner;
 pub mod target;
 pub mod transcript;
+pub mod transport;
 mod verdict;
 pub mod wire;
 
@@ -57,5 +58,6 @@ pub use case::{Capability, Case};
 pub use embedded::EmbeddedServer;
 pub use error::Error;
 pub use runner::{RunOptions, RunReport, Summary, conforms, run};
-pub use target::{MutationConfig, Target};
+pub use target::{MutationConfig, PkKind, Target};
+pub use transport::Transport;
 pub use verdict::{CaseResult, Finding, Level, Verdict};

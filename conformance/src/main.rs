@@ -12,7 +12,7 @@ use dcrf_conformance::fuzz::{FuzzOptions, fuzz};
 use dcrf_conformance::report::{self, Style};
 use dcrf_conformance::target::{HttpMutation, ShellMutation, WebSocketMutation};
 use dcrf_conformance::wire::Limits;
-use dcrf_conformance::{MutationConfig, RunOptions, Target, run};
+use dcrf_conformance::{MutationConfig, PkKind, RunOptions, Target, run};
 use serde_json::Value;
 
 /// Conformance harness for servers of the DCRF WebSocket protocol (djangochannelsrestframework).
@@ -24,8 +24,9 @@ use serde_json::Value;
 /// check fails and every case could be judged.
 ///
 /// Exit codes: 0 conforms; 1 a MUST check failed (even if some cases were ERROR: a proven
-/// failure outranks an unknown); 2 the run could not be made (bad config, unreachable
-/// endpoint) or a case could not be judged (ERROR).
+/// failure outranks an unknown); 2 the run could not be made (bad config, a refused
+/// handshake or preflight retrieve: one line says what to check) or a case could not be
+/// judged (ERROR).
 ///
 /// Examples:
 ///
@@ -34,6 +35,8 @@ use serde_json::Value;
 ///   dcrf-conformance run --url ws://127.0.0.1:8000/ws/ --full-url ws://127.0.0.1:8000/ws/full/
 ///
 ///   dcrf-conformance run --config conformance/examples/django-target.toml --junit report.xml
+///
+///   SHOP_TOKEN=... dcrf-conformance run --config interop/shop/conformance.toml
 ///
 ///   dcrf-conformance run --case 5.5 --case 2.3.1 --format json
 ///
@@ -105,6 +108,33 @@ struct TargetArgs {
     /// Key of the lookup argument (default pk).
     #[arg(long)]
     lookup_field: Option<String>,
+    /// Kind of the lookup values: integer, uuid or string (default: from --existing-pk).
+    #[arg(long, value_name = "KIND", value_parser = ["integer", "uuid", "string"])]
+    pk_kind: Option<String>,
+    /// The writable text field the cases change (default username, the lab User).
+    #[arg(long, value_name = "FIELD")]
+    change_field: Option<String>,
+    /// JSON template of a new instance's fields ({value} where the change field goes), e.g.
+    /// '{"name": "{value}", "price": "9.99"}'.
+    #[arg(long, value_name = "JSON")]
+    create_body: Option<String>,
+    /// Extra handshake header "Name: value" (repeatable; adds to the config's [headers]).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Origin header of every handshake (Channels' AllowedHostsOriginValidator needs one).
+    #[arg(long, value_name = "ORIGIN")]
+    origin: Option<String>,
+    /// Subprotocol offered in Sec-WebSocket-Protocol (repeatable).
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
+    /// PEM file of the certificates to trust for wss:// and https:// (a private CA) instead
+    /// of the platform's roots.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Accept any server certificate (a self-signed development certificate). Never against
+    /// a server you do not control.
+    #[arg(long)]
+    insecure: bool,
     /// A field every serialized instance carries (repeat; replaces the config's list).
     #[arg(long = "expected-field", value_name = "FIELD")]
     expected_fields: Vec<String>,
@@ -121,12 +151,26 @@ struct TargetArgs {
     /// Create template: "POST /admin/users" (http) or a command printing JSON or the pk (shell).
     #[arg(long, value_name = "TEMPLATE")]
     mutation_create: Option<String>,
-    /// Update template: "PATCH /admin/users/{pk}" (http) or a command (shell); {pk}, {username}, {email}.
+    /// Update template: "PATCH /admin/users/{pk}" (http) or a command (shell); {pk}, {field}, {value}.
     #[arg(long, value_name = "TEMPLATE")]
     mutation_update: Option<String>,
     /// Delete template: "DELETE /admin/users/{pk}" (http) or a command (shell).
     #[arg(long, value_name = "TEMPLATE")]
     mutation_delete: Option<String>,
+    /// http: JSON pointer to the created pk in the create answer, e.g. /product/id.
+    #[arg(long, value_name = "POINTER")]
+    mutation_pk_pointer: Option<String>,
+    /// http: extra header "Name: value" of every hook request (repeatable).
+    #[arg(long = "mutation-header", value_name = "NAME: VALUE")]
+    mutation_headers: Vec<String>,
+}
+
+/// Splits a "Name: value" flag.
+fn header_flag(flag: &str, text: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = text
+        .split_once(':')
+        .with_context(|| format!("{flag} {text:?}: expected \"Name: value\""))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +283,35 @@ impl TargetArgs {
         if let Some(field) = &self.lookup_field {
             target.lookup_field = field.clone();
         }
+        if let Some(kind) = &self.pk_kind {
+            target.pk_kind = Some(match kind.as_str() {
+                "integer" => PkKind::Integer,
+                "uuid" => PkKind::Uuid,
+                _ => PkKind::String,
+            });
+        }
+        if let Some(field) = &self.change_field {
+            target.change_field = field.clone();
+        }
+        if let Some(body) = &self.create_body {
+            target.create_body = body.clone();
+        }
+        for header in &self.headers {
+            let (name, value) = header_flag("--header", header)?;
+            target.headers.insert(name, value);
+        }
+        if let Some(origin) = &self.origin {
+            target.origin = Some(origin.clone());
+        }
+        if !self.subprotocols.is_empty() {
+            target.subprotocols = self.subprotocols.clone();
+        }
+        if let Some(path) = &self.ca_file {
+            target.ca_file = Some(path.clone());
+        }
+        if self.insecure {
+            target.insecure = true;
+        }
         if !self.expected_fields.is_empty() {
             target.expected_fields = self.expected_fields.clone();
         }
@@ -263,6 +336,13 @@ impl TargetArgs {
                 set(&mut http.create, &self.mutation_create);
                 set(&mut http.update, &self.mutation_update);
                 set(&mut http.delete, &self.mutation_delete);
+                if let Some(pointer) = &self.mutation_pk_pointer {
+                    http.pk_pointer = Some(pointer.clone());
+                }
+                for header in &self.mutation_headers {
+                    let (name, value) = header_flag("--mutation-header", header)?;
+                    http.headers.insert(name, value);
+                }
             }
             MutationConfig::Websocket(ws) => {
                 if let Some(url) = &self.mutation_url {

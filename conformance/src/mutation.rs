@@ -1,4 +1,7 @@
 //! Out-of-band changes: the hook that creates, changes and deletes instances for the cases.
+//!
+//! Whatever the hook, a change sets the target's `change_field` to a value the case chose;
+//! the templates of the target say how (see [`crate::target`]).
 
 use std::time::Duration;
 
@@ -8,8 +11,9 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::target::{
-    DEFAULT_PASSWORD, HttpMutation, MutationConfig, ShellMutation, Target, WebSocketMutation,
+    HttpMutation, MutationConfig, Placeholders, ShellMutation, Target, WebSocketMutation,
 };
+use crate::transport::Transport;
 use crate::wire::{Conn, Recorder};
 
 /// How long one hook operation may take.
@@ -18,9 +22,23 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest response body the HTTP hook reads.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// How much of a hook's answer an error message quotes.
+const EXCERPT_CHARS: usize = 200;
+
 /// A hook ready to use, built from a target's `[mutation]` table.
 #[derive(Debug, Clone)]
-pub(crate) enum Mutator {
+pub(crate) struct Mutator {
+    /// The field a change sets (`change_field`).
+    field: String,
+    /// The target's `create_body`: a new instance's fields.
+    instance_body: String,
+    /// Fields never shown in the wire log's account of a change (write-only ones).
+    write_only: Vec<String>,
+    hook: Hook,
+}
+
+#[derive(Debug, Clone)]
+enum Hook {
     Http {
         base: String,
         config: HttpMutation,
@@ -30,6 +48,7 @@ pub(crate) enum Mutator {
         url: String,
         config: WebSocketMutation,
         lookup_field: String,
+        transport: Transport,
     },
     Shell(ShellMutation),
     None,
@@ -40,19 +59,19 @@ pub(crate) enum Mutator {
 pub(crate) struct Created {
     /// Its primary key.
     pub(crate) pk: Value,
-    /// Its JSON as the hook reported it (may be just `{pk_field: pk}` for a shell hook).
+    /// The hook's answer as JSON (may be just the pk for a shell hook).
     pub(crate) json: Value,
 }
 
 impl Mutator {
-    pub(crate) fn from_target(target: &Target) -> Result<Mutator, Error> {
-        Ok(match &target.mutation {
-            MutationConfig::Http(config) => Mutator::Http {
+    pub(crate) fn from_target(target: &Target, transport: &Transport) -> Result<Mutator, Error> {
+        let hook = match &target.mutation {
+            MutationConfig::Http(config) => Hook::Http {
                 base: config.base_url(&target.url)?,
                 config: config.clone(),
-                client: http_client(config)?,
+                client: http_client(config, transport)?,
             },
-            MutationConfig::Websocket(config) => Mutator::WebSocket {
+            MutationConfig::Websocket(config) => Hook::WebSocket {
                 url: config
                     .url
                     .clone()
@@ -64,59 +83,140 @@ impl Mutator {
                     })?,
                 config: config.clone(),
                 lookup_field: target.lookup_field.clone(),
+                transport: transport.clone(),
             },
-            MutationConfig::Shell(config) => Mutator::Shell(config.clone()),
-            MutationConfig::None => Mutator::None,
+            MutationConfig::Shell(config) => Hook::Shell(config.clone()),
+            MutationConfig::None => Hook::None,
+        };
+        Ok(Mutator {
+            field: target.change_field.clone(),
+            instance_body: target.create_body.clone(),
+            write_only: target.write_only_fields.clone(),
+            hook,
         })
     }
 
     /// Whether the target can change instances at all.
     pub(crate) fn available(&self) -> bool {
-        !matches!(self, Mutator::None)
+        !matches!(self.hook, Hook::None)
     }
 
-    /// Creates an instance with these fields.
-    pub(crate) async fn create(&self, username: &str, email: &str) -> Result<Created, Error> {
-        match self {
-            Mutator::Http {
+    fn placeholders(&self, value: &str, pk: Option<&Value>) -> Placeholders {
+        Placeholders::new(&self.field, value, pk)
+    }
+
+    /// The JSON body template of a create.
+    fn create_template(&self) -> &str {
+        match &self.hook {
+            Hook::Http { config, .. } => {
+                config.create_body.as_deref().unwrap_or(&self.instance_body)
+            }
+            _ => &self.instance_body,
+        }
+    }
+
+    /// The JSON body template of an update, if the hook sends one.
+    fn update_template(&self) -> Option<&str> {
+        match &self.hook {
+            Hook::Http { config, .. } => Some(&config.update_body),
+            _ => None,
+        }
+    }
+
+    /// A JSON template filled for the wire log: the object without write-only fields, or
+    /// `{field: value}` when it does not fill into an object.
+    fn logged(&self, template: Option<&str>, value: &str, pk: Option<&Value>) -> Value {
+        let filled = template
+            .map(|template| self.placeholders(value, pk).json(template))
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        match filled {
+            Some(Value::Object(mut object)) => {
+                for field in &self.write_only {
+                    object.remove(field);
+                }
+                Value::Object(object)
+            }
+            _ => serde_json::json!({ self.field.clone(): value }),
+        }
+    }
+
+    /// What a create with `value` sends, for the wire log.
+    pub(crate) fn create_fields(&self, value: &str) -> Value {
+        self.logged(Some(self.create_template()), value, None)
+    }
+
+    /// What an update of `pk` to `value` sends, for the wire log.
+    pub(crate) fn update_fields(&self, pk: &Value, value: &str) -> Value {
+        self.logged(self.update_template(), value, Some(pk))
+    }
+
+    /// Creates an instance whose `change_field` is `value`.
+    pub(crate) async fn create(&self, value: &str) -> Result<Created, Error> {
+        let fill = self.placeholders(value, None);
+        match &self.hook {
+            Hook::Http {
                 base,
                 config,
                 client,
             } => {
                 let (method, path) = split_template(&config.create)?;
-                let path = fill_path(path, None, username, email);
-                let body = fill(&config.create_body, None, username, email, true);
+                let path = fill_path(path, &fill);
+                let body = fill.json(self.create_template());
                 let response =
                     http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
                 if !(200..300).contains(&response.status) {
                     return Err(Error::Mutation(format!(
                         "{} answered {} {}",
-                        config.create, response.status, response.body
+                        config.create,
+                        response.status,
+                        excerpt(&response.body)
                     )));
                 }
                 let json: Value = serde_json::from_str(&response.body).map_err(|_| {
-                    Error::Mutation(format!("{} answered a non-JSON body", config.create))
+                    Error::Mutation(format!(
+                        "{} answered a non-JSON body: {}",
+                        config.create,
+                        excerpt(&response.body)
+                    ))
                 })?;
-                let pk = pk_of(&json, &config.pk_field)?;
+                let pointer = config.pk_pointer();
+                let pk = json
+                    .pointer(&pointer)
+                    .filter(|pk| pk.is_number() || pk.is_string())
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Mutation(format!(
+                            "mutation.pk_pointer {pointer:?} finds no pk (a string or a number) in the answer of {}: {}",
+                            config.create,
+                            excerpt(&response.body)
+                        ))
+                    })?;
                 Ok(Created { pk, json })
             }
-            Mutator::WebSocket {
+            Hook::WebSocket {
                 url,
                 config,
                 lookup_field,
+                transport,
             } => {
-                let mut data = Map::new();
-                data.insert("username".into(), Value::from(username));
-                data.insert("email".into(), Value::from(email));
+                let filled = fill.json(&self.instance_body);
+                let mut data = match serde_json::from_str::<Value>(&filled) {
+                    Ok(Value::Object(object)) => object,
+                    _ => {
+                        let mut object = Map::new();
+                        object.insert(self.field.clone(), Value::from(value));
+                        object
+                    }
+                };
                 data.extend(config.create_extra.clone());
                 let request = Request::new(Action::Create).with_arg("data", Value::Object(data));
-                let reply = ws_call(url, lookup_field, request, 201).await?;
+                let reply = ws_call(url, lookup_field, transport, request, 201).await?;
                 let json = reply.get("data").cloned().unwrap_or(Value::Null);
                 let pk = pk_of(&json, &config.pk_field)?;
                 Ok(Created { pk, json })
             }
-            Mutator::Shell(config) => {
-                let command = fill_shell(&config.create, None, username, email);
+            Hook::Shell(config) => {
+                let command = fill_shell(&config.create, &fill);
                 let stdout = shell(&command, config.timeout()).await?;
                 let trimmed = stdout.trim();
                 let json: Value = serde_json::from_str(trimmed)
@@ -127,81 +227,101 @@ impl Mutator {
                     Value::String(text) if !text.is_empty() => json.clone(),
                     _ => {
                         return Err(Error::Mutation(format!(
-                            "create command printed no pk: {trimmed:?}"
+                            "create command printed no pk: {}",
+                            excerpt(trimmed)
                         )));
                     }
                 };
                 Ok(Created { pk, json })
             }
-            Mutator::None => Err(Error::Mutation("the target has no mutation hook".into())),
+            Hook::None => Err(Error::Mutation("the target has no mutation hook".into())),
         }
     }
 
-    /// Changes the instance `pk` to these fields (saving it, so observers fire).
-    pub(crate) async fn update(
-        &self,
-        pk: &Value,
-        username: &str,
-        email: &str,
-    ) -> Result<(), Error> {
-        match self {
-            Mutator::Http {
+    /// Sets the `change_field` of instance `pk` to `value` (saving it, so observers fire).
+    pub(crate) async fn update(&self, pk: &Value, value: &str) -> Result<(), Error> {
+        let fill = self.placeholders(value, Some(pk));
+        match &self.hook {
+            Hook::Http {
                 base,
                 config,
                 client,
             } => {
                 let (method, path) = split_template(&config.update)?;
-                let path = fill_path(path, Some(pk), username, email);
-                let body = fill(&config.update_body, Some(pk), username, email, true);
+                let path = fill_path(path, &fill);
+                let body = fill.json(&config.update_body);
                 let response =
                     http_call(client, method, &format!("{base}{path}"), Some(body)).await?;
                 expect_2xx(&config.update, &response)
             }
-            Mutator::WebSocket {
-                url, lookup_field, ..
+            Hook::WebSocket {
+                url,
+                lookup_field,
+                transport,
+                ..
             } => {
                 let mut data = Map::new();
-                data.insert("username".into(), Value::from(username));
-                data.insert("email".into(), Value::from(email));
+                data.insert(self.field.clone(), Value::from(value));
                 let request = Request::new(Action::Patch)
                     .with_arg(lookup_field.clone(), pk.clone())
                     .with_arg("data", Value::Object(data));
-                ws_call(url, lookup_field, request, 200).await.map(drop)
+                ws_call(url, lookup_field, transport, request, 200)
+                    .await
+                    .map(drop)
             }
-            Mutator::Shell(config) => {
-                let command = fill_shell(&config.update, Some(pk), username, email);
+            Hook::Shell(config) => {
+                let command = fill_shell(&config.update, &fill);
                 shell(&command, config.timeout()).await.map(drop)
             }
-            Mutator::None => Err(Error::Mutation("the target has no mutation hook".into())),
+            Hook::None => Err(Error::Mutation("the target has no mutation hook".into())),
         }
     }
 
     /// Deletes the instance `pk`.
     pub(crate) async fn delete(&self, pk: &Value) -> Result<(), Error> {
-        match self {
-            Mutator::Http {
+        let fill = self.placeholders("", Some(pk));
+        match &self.hook {
+            Hook::Http {
                 base,
                 config,
                 client,
             } => {
                 let (method, path) = split_template(&config.delete)?;
-                let path = fill_path(path, Some(pk), "", "");
+                let path = fill_path(path, &fill);
                 let response = http_call(client, method, &format!("{base}{path}"), None).await?;
                 expect_2xx(&config.delete, &response)
             }
-            Mutator::WebSocket {
-                url, lookup_field, ..
+            Hook::WebSocket {
+                url,
+                lookup_field,
+                transport,
+                ..
             } => {
                 let request =
                     Request::new(Action::Delete).with_arg(lookup_field.clone(), pk.clone());
-                ws_call(url, lookup_field, request, 204).await.map(drop)
+                ws_call(url, lookup_field, transport, request, 204)
+                    .await
+                    .map(drop)
             }
-            Mutator::Shell(config) => {
-                let command = fill_shell(&config.delete, Some(pk), "", "");
+            Hook::Shell(config) => {
+                let command = fill_shell(&config.delete, &fill);
                 shell(&command, config.timeout()).await.map(drop)
             }
-            Mutator::None => Err(Error::Mutation("the target has no mutation hook".into())),
+            Hook::None => Err(Error::Mutation("the target has no mutation hook".into())),
         }
+    }
+}
+
+/// The first [`EXCERPT_CHARS`] characters of a hook's answer, on one line.
+fn excerpt(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = line.chars().take(EXCERPT_CHARS).collect();
+    if cut.len() < line.len() {
+        format!("{cut}…")
+    } else if cut.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        cut
     }
 }
 
@@ -213,24 +333,10 @@ fn split_template(template: &str) -> Result<(&str, &str), Error> {
         .ok_or_else(|| Error::Mutation(format!("template {template:?} is not \"METHOD /path\"")))
 }
 
-fn pk_text(pk: &Value) -> String {
-    match pk {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Replaces the placeholders of a request path, each value percent-encoded as one path
 /// segment: a `{pk}` holding `/`, `?`, CR or LF stays inside its segment.
-fn fill_path(template: &str, pk: Option<&Value>, username: &str, email: &str) -> String {
-    template
-        .replace(
-            "{pk}",
-            &encode_segment(&pk.map(pk_text).unwrap_or_default()),
-        )
-        .replace("{username}", &encode_segment(username))
-        .replace("{email}", &encode_segment(email))
-        .replace("{password}", &encode_segment(DEFAULT_PASSWORD))
+fn fill_path(template: &str, fill: &Placeholders) -> String {
+    fill.fill(template, encode_segment)
 }
 
 /// Percent-encodes every byte but RFC 3986's unreserved characters.
@@ -246,40 +352,24 @@ fn encode_segment(text: &str) -> String {
     out
 }
 
-/// Replaces the placeholders; `json` escapes the values for a JSON string literal.
-fn fill(template: &str, pk: Option<&Value>, username: &str, email: &str, json: bool) -> String {
-    let escape = |text: &str| {
-        if json {
-            let quoted = Value::from(text).to_string();
-            quoted[1..quoted.len() - 1].to_owned()
-        } else {
-            text.to_owned()
-        }
-    };
-    template
-        .replace("{pk}", &escape(&pk.map(pk_text).unwrap_or_default()))
-        .replace("{username}", &escape(username))
-        .replace("{email}", &escape(email))
-        .replace("{password}", &escape(DEFAULT_PASSWORD))
-}
-
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn fill_shell(template: &str, pk: Option<&Value>, username: &str, email: &str) -> String {
-    template
-        .replace("{pk}", &shell_quote(&pk.map(pk_text).unwrap_or_default()))
-        .replace("{username}", &shell_quote(username))
-        .replace("{email}", &shell_quote(email))
-        .replace("{password}", &shell_quote(DEFAULT_PASSWORD))
+fn fill_shell(template: &str, fill: &Placeholders) -> String {
+    fill.fill(template, shell_quote)
 }
 
 fn pk_of(json: &Value, pk_field: &str) -> Result<Value, Error> {
     json.get(pk_field)
         .filter(|pk| pk.is_number() || pk.is_string())
         .cloned()
-        .ok_or_else(|| Error::Mutation(format!("created instance has no {pk_field:?}: {json}")))
+        .ok_or_else(|| {
+            Error::Mutation(format!(
+                "created instance has no {pk_field:?}: {}",
+                excerpt(&json.to_string())
+            ))
+        })
 }
 
 /// A response of the admin API: status and body (at most [`MAX_RESPONSE_BYTES`]).
@@ -289,8 +379,9 @@ struct HttpResponse {
     body: String,
 }
 
-/// The hook's HTTP client: keep-alive, no proxy, the config's extra headers on every request.
-fn http_client(config: &HttpMutation) -> Result<reqwest::Client, Error> {
+/// The hook's HTTP client: keep-alive, no proxy, the config's extra headers on every
+/// request, TLS through the transport's rustls configuration.
+fn http_client(config: &HttpMutation, transport: &Transport) -> Result<reqwest::Client, Error> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::ACCEPT,
@@ -314,6 +405,7 @@ fn http_client(config: &HttpMutation) -> Result<reqwest::Client, Error> {
         .timeout(HOOK_TIMEOUT)
         .connect_timeout(HOOK_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .tls_backend_preconfigured(rustls::ClientConfig::clone(&transport.tls()))
         .build()
         .map_err(|error| Error::Mutation(format!("cannot build the HTTP client: {error}")))
 }
@@ -378,7 +470,8 @@ fn expect_2xx(template: &str, response: &HttpResponse) -> Result<(), Error> {
     } else {
         Err(Error::Mutation(format!(
             "{template} answered {} {}",
-            response.status, response.body
+            response.status,
+            excerpt(&response.body)
         )))
     }
 }
@@ -387,6 +480,7 @@ fn expect_2xx(template: &str, response: &HttpResponse) -> Result<(), Error> {
 async fn ws_call(
     url: &str,
     lookup_field: &str,
+    transport: &Transport,
     request: Request,
     status: u64,
 ) -> Result<Value, Error> {
@@ -398,6 +492,7 @@ async fn ws_call(
         lookup_field,
         None,
         HOOK_TIMEOUT,
+        transport,
     )
     .await
     .map_err(|source| Error::Unreachable {
@@ -498,7 +593,7 @@ mod tests {
             mutation: MutationConfig::Http(http),
             ..Target::new("ws://127.0.0.1:1/ws/")
         };
-        Mutator::from_target(&target).expect("a mutator")
+        Mutator::from_target(&target, &Transport::default()).expect("a mutator")
     }
 
     /// Runs `create` against a one-shot server answering `response`.
@@ -506,10 +601,9 @@ mod tests {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("binds");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let server = tokio::spawn(one_shot(listener, response));
-        let created =
-            tokio::time::timeout(Duration::from_secs(20), mutator(base).create("u\"1", "e@x"))
-                .await
-                .expect("the hook answers within its timeout");
+        let created = tokio::time::timeout(Duration::from_secs(20), mutator(base).create("u\"1"))
+            .await
+            .expect("the hook answers within its timeout");
         let request = tokio::time::timeout(Duration::from_secs(5), server)
             .await
             .expect("the server ends")
@@ -607,8 +701,8 @@ mod tests {
             b"HTTP/1.1 201 Created\r\nContent-Length: 8\r\n\r\n{\"id\":3}",
         ));
         let target = Target::new(format!("ws://[::1]:{port}/ws/"));
-        let mutator = Mutator::from_target(&target).expect("a mutator");
-        let created = tokio::time::timeout(Duration::from_secs(20), mutator.create("u", "e"))
+        let mutator = Mutator::from_target(&target, &Transport::default()).expect("a mutator");
+        let created = tokio::time::timeout(Duration::from_secs(20), mutator.create("u"))
             .await
             .expect("the hook answers");
         assert_eq!(created.expect("created").pk, Value::from(3));
@@ -618,37 +712,35 @@ mod tests {
 
     #[test]
     fn fills_templates() {
-        let body = fill(
-            r#"{"username": "{username}", "pk": {pk}}"#,
-            Some(&Value::from(7)),
-            "a\"b",
-            "e",
-            true,
+        let fill = Placeholders::new("name", "a\"b", Some(&Value::from(7)));
+        assert_eq!(
+            fill.json(r#"{"{field}": "{value}", "pk": {pk}, "u": "{username}"}"#),
+            r#"{"name": "a\"b", "pk": 7, "u": "a\"b"}"#
         );
-        assert_eq!(body, r#"{"username": "a\"b", "pk": 7}"#);
-        let command = fill_shell("x {pk} {username}", Some(&Value::from("k")), "it's", "");
-        assert_eq!(command, r"x 'k' 'it'\''s'");
+        let fill = Placeholders::new("name", "it's", Some(&Value::from("k")));
+        assert_eq!(fill_shell("x {pk} {value}", &fill), r"x 'k' 'it'\''s'");
+        // One pass: a value holding a placeholder is not filled again.
+        let fill = Placeholders::new("name", "{pk}", Some(&Value::from(1)));
+        assert_eq!(fill.json("{value}/{pk}"), "{pk}/1");
+        assert_eq!(fill.json("{unknown} {"), "{unknown} {");
     }
 
     #[test]
     fn a_pk_never_leaves_its_path_segment() {
+        let path = |template: &str, pk: Value| {
+            fill_path(template, &Placeholders::new("name", "", Some(&pk)))
+        };
         let pk = Value::from("1 HTTP/1.1\r\nHost: evil\r\n\r\nGET /x?y#z/..");
-        let path = fill_path("/admin/users/{pk}", Some(&pk), "", "");
+        let filled = path("/admin/users/{pk}", pk);
         assert_eq!(
-            path,
+            filled,
             "/admin/users/1%20HTTP%2F1.1%0D%0AHost%3A%20evil%0D%0A%0D%0AGET%20%2Fx%3Fy%23z%2F.."
         );
-        let url = reqwest::Url::parse(&format!("http://127.0.0.1:1{path}"))
+        let url = reqwest::Url::parse(&format!("http://127.0.0.1:1{filled}"))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(url.path_segments().map(Iterator::count), Some(3));
         assert_eq!(url.query(), None);
-        assert_eq!(
-            fill_path("/u/{pk}", Some(&Value::from(42)), "", ""),
-            "/u/42"
-        );
-        assert_eq!(
-            fill_path("/u/{pk}", Some(&Value::from("é")), "", ""),
-            "/u/%C3%A9"
-        );
+        assert_eq!(path("/u/{pk}", Value::from(42)), "/u/42");
+        assert_eq!(path("/u/{pk}", Value::from("é")), "/u/%C3%A9");
     }
 }

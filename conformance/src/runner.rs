@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use dcrf_protocol::{Action, Request};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -16,6 +18,7 @@ use crate::case::{Case, Ctx};
 use crate::data_schema::DataSchema;
 use crate::mutation::Mutator;
 use crate::target::Target;
+use crate::transport::{Transport, explain_connect_error};
 use crate::verdict::{CaseResult, Finding, Level, Verdict};
 use crate::wire::{Conn, Limits, Recorder};
 
@@ -102,7 +105,7 @@ pub struct Summary {
 pub struct RunReport {
     /// The observer endpoint.
     pub target: String,
-    /// Random token in the usernames this run created (redacted in transcripts).
+    /// Random token in the values this run gave its instances (redacted in transcripts).
     pub run_nonce: String,
     /// Wall time of the run.
     pub duration_ms: u64,
@@ -156,7 +159,7 @@ fn summarise(cases: &[CaseResult]) -> Summary {
     summary
 }
 
-/// A random token for this run's usernames.
+/// A random token for the values this run gives its instances.
 pub(crate) fn nonce() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
@@ -170,18 +173,26 @@ pub(crate) fn nonce() -> String {
     format!("{:08x}", hasher.finish() as u32)
 }
 
-/// Checks that every configured WebSocket endpoint accepts a connection.
+/// What the preflight found wrong, as an [`Error::Refused`].
+fn refused(url: &str, reason: String) -> Error {
+    Error::Refused {
+        url: url.to_owned(),
+        reason,
+    }
+}
+
+/// Before any case: every configured WebSocket endpoint must accept a handshake, and the
+/// observer must not refuse a `retrieve` of `existing_pk` with 403 (permissions) or 404 (a
+/// wrong `existing_pk`). A failure ends the run with one line that says what to check,
+/// instead of a list of failed cases. Any other answer, or none, is left to the cases.
 async fn preflight(
     target: &Target,
+    transport: &Transport,
     options: &RunOptions,
     recorder: &Recorder,
 ) -> Result<(), Error> {
-    let urls = [
-        Some(&target.url),
-        target.full_url.as_ref(),
-        target.multiplexed_url.as_ref(),
-    ];
-    for url in urls.into_iter().flatten() {
+    let mut observer = None;
+    for (key, url) in target.ws_urls() {
         let conn = Conn::connect(
             "preflight",
             url,
@@ -189,15 +200,61 @@ async fn preflight(
             &target.lookup_field,
             None,
             options.connect_timeout,
+            transport,
         )
         .await
-        .map_err(|source| Error::Unreachable {
-            url: url.clone(),
-            source,
+        .map_err(|error| {
+            let key = if key == "nodes" { "node" } else { key };
+            refused(
+                url,
+                format!(
+                    "{key}: {}",
+                    explain_connect_error(error.as_ref(), transport)
+                ),
+            )
         })?;
-        conn.close().await;
+        if observer.is_none() {
+            observer = Some(conn);
+        } else {
+            conn.close().await;
+        }
     }
-    Ok(())
+    let Some(mut conn) = observer else {
+        return Ok(());
+    };
+    let request_id = Value::from("dcrf-conformance-preflight");
+    let until = Instant::now() + options.connect_timeout.min(options.case_deadline);
+    let request = Request::new(Action::Retrieve)
+        .with_request_id(request_id.clone())
+        .with_arg(target.lookup_field.clone(), target.existing_pk.clone());
+    if conn.send(request, until).await.is_err() {
+        return Ok(());
+    }
+    let reply = conn.expect_reply(&request_id, until).await;
+    conn.close().await;
+    let Ok(reply) = reply else {
+        return Ok(());
+    };
+    let pk = &target.existing_pk;
+    match reply.status() {
+        Some(403) => Err(refused(
+            &target.url,
+            format!(
+                "the handshake succeeded but retrieve of existing_pk {pk} answered 403 {}: the consumer's permission classes refuse this client: check the credentials ([headers]: Authorization, Cookie; or a token in the URL)",
+                reply.errors()
+            ),
+        )),
+        Some(404) => Err(refused(
+            &target.url,
+            format!(
+                "retrieve of existing_pk {pk} answered 404 {}: no such instance: check existing_pk (and lookup_field {:?}, pk_kind {:?})",
+                reply.errors(),
+                target.lookup_field,
+                target.pk_kind().as_str()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn skeleton(case: &Case) -> CaseResult {
@@ -272,18 +329,20 @@ pub async fn run(
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
     target.validate()?;
-    let mutator = Arc::new(Mutator::from_target(target)?);
+    let transport = Arc::new(Transport::from_target(target)?);
+    let mutator = Arc::new(Mutator::from_target(target, &transport)?);
     let global = started + options.global_deadline;
     let root = Recorder::with_limits(options.limits).with_data_schema(options.data_schema.clone());
-    tokio::time::timeout_at(global, preflight(target, options, &root))
+    tokio::time::timeout_at(global, preflight(target, &transport, options, &root))
         .await
-        .map_err(|_| Error::Unreachable {
-            url: target.url.clone(),
-            source: format!(
-                "the endpoints did not all accept a connection within the global deadline of {} ms",
-                options.global_deadline.as_millis()
+        .map_err(|_| {
+            refused(
+                &target.url,
+                format!(
+                    "the endpoints did not all accept a connection within the global deadline of {} ms: check that the server is up",
+                    options.global_deadline.as_millis()
+                ),
             )
-            .into(),
         })??;
     let cases = options.select();
     let total = cases.len();
@@ -301,6 +360,7 @@ pub async fn run(
         let semaphore = semaphore.clone();
         let target = target_arc.clone();
         let mutator = mutator.clone();
+        let transport = transport.clone();
         let nonce = nonce.clone();
         let options = options.clone();
         tasks.spawn(async move {
@@ -332,6 +392,7 @@ pub async fn run(
             let ctx = Ctx {
                 target,
                 mutator,
+                transport,
                 recorder: recorder.clone(),
                 case_id: case.id,
                 nonce,

@@ -8,7 +8,7 @@
 //! - JSON is printed with sorted keys (SPEC 2.2.3: key order carries no meaning);
 //! - primary keys of instances the case created become `[pk]`, `[pk2]`, ... wherever they
 //!   appear under the key `pk`, `id` or the lookup field, and in mutation lines;
-//! - the run's random token in created usernames becomes `[run]`;
+//! - the run's random token in the values the cases give their instances becomes `[run]`;
 //! - frames the server sent between two client actions are sorted (per connection, then by
 //!   text): replies and events may interleave in any order (SPEC 4.3.4);
 //! - an `update` event with status 404 immediately followed, on the same connection, by the

@@ -28,9 +28,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::data_schema::DataSchema;
+use crate::transport::Transport;
 use crate::verdict::Finding;
 
 /// One line of a wire log.
@@ -719,7 +720,9 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Opens a WebSocket to `url` within `timeout`, bounded by the recorder's [`Limits`].
+    /// Opens a WebSocket to `url` within `timeout`, bounded by the recorder's [`Limits`],
+    /// with the transport's handshake headers and TLS configuration. A failed handshake is a
+    /// `tungstenite::Error` in the box (see [`crate::transport`] for its explanation).
     pub(crate) async fn connect(
         name: &str,
         url: &str,
@@ -727,12 +730,15 @@ impl Conn {
         lookup_field: &str,
         stream: Option<String>,
         timeout: Duration,
+        transport: &Transport,
     ) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
         let limits = *recorder.limits();
-        let connecting = tokio_tungstenite::connect_async_with_config(
-            url,
+        let request = transport.request(url)?;
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
             Some(limits.websocket_config()),
             true,
+            Some(Connector::Rustls(transport.tls())),
         );
         let (socket, _response) = tokio::time::timeout(timeout, connecting)
             .await
@@ -1319,6 +1325,7 @@ mod tests {
             "pk",
             None,
             Duration::from_secs(10),
+            &Transport::default(),
         )
         .await
         .expect("connects");
@@ -1378,9 +1385,17 @@ mod tests {
         };
         let recorder = Recorder::with_limits(limits);
         let url = format!("ws://{address}/");
-        let mut conn = Conn::connect("a", &url, recorder, "pk", None, Duration::from_secs(10))
-            .await
-            .expect("connects");
+        let mut conn = Conn::connect(
+            "a",
+            &url,
+            recorder,
+            "pk",
+            None,
+            Duration::from_secs(10),
+            &Transport::default(),
+        )
+        .await
+        .expect("connects");
         let until = Instant::now() + Duration::from_secs(1);
         let chunk = "x".repeat(64 << 10);
         let mut sent = 0usize;

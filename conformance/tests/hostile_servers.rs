@@ -110,7 +110,7 @@ impl Hostile {
             }
             Hostile::PingFloodNoRead => &["ping, pong or binary frames", "ping and pong frames"],
             Hostile::CloseMidCase => &["close code 1001"],
-            Hostile::NoHandshake => &["cannot connect"],
+            Hostile::NoHandshake => &["no WebSocket handshake within"],
             Hostile::DeepJson => &["JSON values", "recursion limit"],
         }
     }

@@ -186,8 +186,8 @@ fn a_failing_mutation_hook_is_an_error_not_a_failure() {
         |target| {
             target.mutation = MutationConfig::Shell(ShellMutation {
                 create: "echo 'the hook is broken' >&2; exit 3".into(),
-                update: "exit 3".into(),
-                delete: "exit 3".into(),
+                update: ": {pk}; exit 3".into(),
+                delete: ": {pk}; exit 3".into(),
                 pk_field: "id".into(),
                 timeout_ms: 10_000,
             });

@@ -182,20 +182,21 @@ pub(crate) fn check_instance_value(ctx: &Ctx, data: &Value, what: &str, raw: &st
     Ok(())
 }
 
-/// Checks that an instance's `data` shows one of `usernames` (states at or after a change,
-/// SPEC 5.8).
-pub(crate) fn check_username(frame: &Inbound, what: &str, usernames: &[&str]) -> Step<()> {
-    let shown = frame.data().get("username").and_then(Value::as_str);
-    if shown.is_some_and(|shown| usernames.contains(&shown)) {
+/// Checks that an instance's `data` shows one of `states` in the changed field (the
+/// target's `change_field`): states at or after a change, SPEC 5.8.
+pub(crate) fn check_state(ctx: &Ctx, frame: &Inbound, what: &str, states: &[&str]) -> Step<()> {
+    let field = ctx.change_field();
+    let shown = frame.data().get(field).and_then(Value::as_str);
+    if shown.is_some_and(|shown| states.contains(&shown)) {
         Ok(())
     } else {
         Err(Finding::fail(format!(
-            "{what} shows username {}, expected {} (a state at or after the change, SPEC 5.5.2): {}",
-            frame.data().get("username").unwrap_or(&Value::Null),
-            if usernames.len() == 1 {
-                format!("{:?}", usernames[0])
+            "{what} shows {field} {}, expected {} (a state at or after the change, SPEC 5.5.2): {}",
+            frame.data().get(field).unwrap_or(&Value::Null),
+            if states.len() == 1 {
+                format!("{:?}", states[0])
             } else {
-                format!("one of {usernames:?}")
+                format!("one of {states:?}")
             },
             frame.raw
         )))
@@ -203,17 +204,17 @@ pub(crate) fn check_username(frame: &Inbound, what: &str, usernames: &[&str]) ->
 }
 
 /// Checks a frame of an update event for `instance` (SPEC 5.5.1), accepting any of the
-/// given usernames as the state shown.
+/// given states of the changed field as the state shown.
 pub(crate) fn check_update_event(
     ctx: &Ctx,
     frame: &Inbound,
     subscription: &Value,
-    usernames: &[&str],
+    states: &[&str],
 ) -> Step<()> {
     let what = format!("update event of subscription {subscription}");
     check_envelope(frame, &what, 200, &Value::from("update"), subscription)?;
     check_instance(ctx, frame, &what)?;
-    check_username(frame, &what, usernames)
+    check_state(ctx, frame, &what, states)
 }
 
 /// Checks a delete event (SPEC 5.6.1).
@@ -255,16 +256,16 @@ pub(crate) async fn expect_not_found(
     Ok(Finding::pass("404 [\"Not found\"], data null"))
 }
 
-/// Waits on `conn` for the `update` event of `subscription` and checks it shows `username`
+/// Waits on `conn` for the `update` event of `subscription` and checks it shows `state`
 /// or a later state (SPEC 5.5, 5.8).
 pub(crate) async fn expect_update(
     ctx: &Ctx,
     conn: &mut Conn,
     subscription: &Value,
-    username: &str,
+    state: &str,
 ) -> Step<()> {
     let event = conn
         .expect_event("update", subscription, ctx.until())
         .await?;
-    check_update_event(ctx, &event, subscription, &[username])
+    check_update_event(ctx, &event, subscription, &[state])
 }

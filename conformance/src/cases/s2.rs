@@ -390,7 +390,7 @@ async fn close_drops_subscriptions(ctx: Ctx) -> Step<Finding> {
     let mut c = ctx.open("c").await?;
     ctx.change(&mut x).await?;
     let event = b.expect_event("update", &control, ctx.until()).await?;
-    check_update_event(&ctx, &event, &control, &[&x.username])?;
+    check_update_event(&ctx, &event, &control, &[x.state()])?;
     c.expect_quiet(
         ctx.quiet(),
         "a new connection starts with no subscription (SPEC 2.4.2)",
@@ -416,7 +416,16 @@ async fn unknown_path_refused(ctx: Ctx) -> Step<Finding> {
         ctx.until()
             .saturating_duration_since(tokio::time::Instant::now()),
     );
-    let attempt = Conn::connect("a", &url, ctx.recorder.clone(), ctx.lookup(), None, timeout).await;
+    let attempt = Conn::connect(
+        "a",
+        &url,
+        ctx.recorder.clone(),
+        ctx.lookup(),
+        None,
+        timeout,
+        &ctx.transport,
+    )
+    .await;
     let refused = match attempt {
         Ok(conn) => {
             conn.close().await;

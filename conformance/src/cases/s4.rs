@@ -4,7 +4,7 @@ use dcrf_protocol::{Action, Request};
 use serde_json::{Value, json};
 
 use super::s5::subscribe;
-use super::{case, check_envelope, check_instance, check_update_event, check_username};
+use super::{case, check_envelope, check_instance, check_state, check_update_event};
 use crate::case::{Case, Ctx, Step};
 use crate::verdict::Finding;
 use crate::wire::{Conn, Inbound};
@@ -421,18 +421,18 @@ async fn own_change(ctx: Ctx) -> Step<Finding> {
     let s = json!(1550023);
     let r = json!(1550024);
     subscribe(&ctx, &mut a, &s, &x.pk).await?;
-    let username = format!("{}-patched", x.username);
+    let patched = format!("{}-patched", x.state());
     a.send(
         ctx.request(Action::Patch, &r, &x.pk)
-            .with_arg("data", json!({"username": username})),
+            .with_arg("data", ctx.change_data(&patched)),
         ctx.until(),
     )
     .await?;
     let reply = a.expect_reply(&r, ctx.until()).await?;
     check_envelope(&reply, "patch reply", 200, &json!("patch"), &r)?;
-    check_username(&reply, "patch reply", &[&username])?;
+    check_state(&ctx, &reply, "patch reply", &[&patched])?;
     let event = a.expect_event("update", &s, ctx.until()).await?;
-    check_update_event(&ctx, &event, &s, &[&username])?;
+    check_update_event(&ctx, &event, &s, &[&patched])?;
     a.expect_quiet(
         ctx.quiet(),
         "one patch: one reply and one event (SPEC 4.3.1, 5.7.1)",

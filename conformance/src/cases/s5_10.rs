@@ -119,32 +119,35 @@ async fn change_reaches_every_node(ctx: Ctx) -> Step<Finding> {
     )))
 }
 
-/// SPEC 5.10.3: sockets on the first two nodes subscribe; the second unsubscribes; a change
-/// reaches the first and nothing reaches the second.
+/// SPEC 5.10.3: a socket on the last node and one on the first node (the target's `url`,
+/// usually the process the hook reaches) subscribe with the same request_id; the first
+/// unsubscribes; a change through the hook reaches the last node's socket (across processes)
+/// and nothing reaches the first.
 async fn unsubscribe_is_per_node(ctx: Ctx) -> Step<Finding> {
     let mut x = ctx.create().await?;
     let urls = ctx.node_urls();
-    let (url_a, url_b) = (&urls[0], &urls[1]);
-    let mut a = ctx.open_node("a", url_a).await?;
-    let mut b = ctx.open_node("b", url_b).await?;
+    let (url_keep, url_cancel) = (&urls[urls.len() - 1], &urls[0]);
+    let mut keep = ctx.open_node("keep", url_keep).await?;
+    let mut cancel = ctx.open_node("cancel", url_cancel).await?;
     // The same request_id on both: an implementation keyed on it alone would cancel both.
     let s = json!(1_551_100);
-    subscribe_on(&ctx, &mut a, url_a, &s, &x.pk).await?;
-    subscribe_on(&ctx, &mut b, url_b, &s, &x.pk).await?;
-    super::s5::unsubscribe(&ctx, &mut b, &s, &x.pk).await?;
+    subscribe_on(&ctx, &mut keep, url_keep, &s, &x.pk).await?;
+    subscribe_on(&ctx, &mut cancel, url_cancel, &s, &x.pk).await?;
+    super::s5::unsubscribe(&ctx, &mut cancel, &s, &x.pk).await?;
     ctx.change(&mut x).await?;
-    expect_update_on(&ctx, &mut a, url_a, &s, x.state()).await?;
-    b.expect_quiet(
+    expect_update_on(&ctx, &mut keep, url_keep, &s, x.state()).await?;
+    cancel
+        .expect_quiet(
+            ctx.quiet(),
+            &format!("node {url_cancel} unsubscribed: no event may reach it (SPEC 5.4.2)"),
+        )
+        .await?;
+    keep.expect_quiet(
         ctx.quiet(),
-        &format!("node {url_b} unsubscribed: no event may reach it (SPEC 5.4.2)"),
-    )
-    .await?;
-    a.expect_quiet(
-        ctx.quiet(),
-        &format!("one change: exactly one event on node {url_a} (SPEC 5.7.1)"),
+        &format!("one change: exactly one event on node {url_keep} (SPEC 5.7.1)"),
     )
     .await?;
     Ok(Finding::pass(format!(
-        "after the unsubscribe on {url_b}, the subscriber on {url_a} still got the event and {url_b} got none"
+        "after the unsubscribe on {url_cancel}, the subscriber on {url_keep} still got the event and {url_cancel} got none"
     )))
 }

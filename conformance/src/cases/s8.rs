@@ -131,7 +131,7 @@ async fn event(ctx: Ctx) -> Step<Finding> {
     ctx.change(&mut x).await?;
     let event = a.expect_event("update", &s, ctx.until()).await?;
     check_stream(&ctx, &event)?;
-    check_update_event(&ctx, &event, &s, &[&x.username])?;
+    check_update_event(&ctx, &event, &s, &[x.state()])?;
     Ok(Finding::pass(
         "the update event came wrapped for the stream",
     ))

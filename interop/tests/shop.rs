@@ -1,0 +1,359 @@
+//! The harness against an app it was not written for: the shop app of `interop/shop` (DCRF
+//! 1.3.0, a UUID-keyed `Product`, token auth with `IsAuthenticated`, an Origin check,
+//! `/api/live/products/`), as two Daphne processes, judged with the committed
+//! `interop/shop/conformance.toml` and no code that knows the app:
+//!
+//! - on `channels_redis` (a `redis-server` started here on a free loopback port): every MUST
+//!   passes (exit 0), the cross-process cases 5.10.x included; the same config with the token
+//!   in the query string (`?token=`) instead of the header works too; without credentials,
+//!   or with a foreign Origin, the run cannot be made (exit 2) and one line says why;
+//! - on `InMemoryChannelLayer` (one per process): exit 1, and the failing cases are exactly
+//!   the cross-process ones, with a message naming the likely cause.
+//!
+//! The runs go through the library entry points the binary uses (`Target::from_toml` with
+//! the environment lookup of `${SHOP_TOKEN}`, flag-like overrides of the ports, `run`,
+//! `RunReport::exit_code`; a refused run is the `Error` the binary prints as its one line).
+//! The two tests take a lock: four Daphne processes at once on a 2-core machine only slow
+//! each other down.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use dcrf_conformance::{Error, RunOptions, RunReport, Target, Verdict, run};
+use dcrf_interop::repo_root;
+
+const CONFIG: &str = "interop/shop/conformance.toml";
+
+/// One shop server set at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// Reads `child`'s stdout on a thread; the lines arrive on the receiver.
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+/// A `redis-server` on a free loopback port, without persistence, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs the Debian package)");
+        let lines = stdout_lines(&mut child);
+        let mut redis = Redis { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains("Ready to accept connections") => return redis,
+                Ok(_) => {}
+                Err(error) => {
+                    let status = redis.child.try_wait();
+                    panic!("redis-server did not become ready ({error}; {status:?})");
+                }
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two Daphne processes of the shop app (`serve.sh A B`), killed on drop (the launcher's
+/// children get SIGTERM when it dies).
+struct Shop {
+    child: Child,
+    ports: [u16; 2],
+    token: String,
+    log: PathBuf,
+}
+
+impl Shop {
+    fn start(layer: &str, redis: Option<&Redis>) -> Shop {
+        setup_shop();
+        let ports = [free_port(), free_port()];
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let log = dir.join(format!("shop-{layer}-{}.log", ports[0]));
+        let db = dir.join(format!("shop-{layer}-{}.sqlite3", ports[0]));
+        let token = format!("shop-test-token-{}-{}", std::process::id(), ports[0]);
+        let mut command = Command::new("bash");
+        command
+            .arg(repo_root().join("interop/shop/serve.sh"))
+            .args(ports.iter().map(u16::to_string))
+            .env("SHOP_CHANNEL_LAYER", layer)
+            .env("SHOP_DB", &db)
+            .env("SHOP_TOKEN", &token)
+            .env("SHOP_REDIS_PREFIX", format!("shop-test-{}", ports[0]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("create the shop log"));
+        if let Some(redis) = redis {
+            command.env("SHOP_REDIS_URL", redis.url());
+        }
+        let mut child = command.spawn().expect("start interop/shop/serve.sh");
+        let lines = stdout_lines(&mut child);
+        let shop = Shop {
+            child,
+            ports,
+            token,
+            log,
+        };
+        for port in ports {
+            match lines.recv_timeout(Duration::from_secs(180)) {
+                Ok(line) if line.contains(&format!(":{port}/")) => {}
+                other => panic!(
+                    "the shop did not start ({other:?}); its log:\n{}",
+                    shop.log_text()
+                ),
+            }
+        }
+        shop
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The committed config with this set's ports (what `--url`, `--full-url`, `--node` and
+    /// `--mutation-url` do) and its token for `${SHOP_TOKEN}`.
+    fn target(&self) -> Target {
+        let text = std::fs::read_to_string(repo_root().join(CONFIG)).expect("the config");
+        let mut target = Target::from_toml(&text, |name| {
+            (name == "SHOP_TOKEN").then(|| self.token.clone())
+        })
+        .unwrap_or_else(|why| panic!("{CONFIG}: {why}"));
+        let [a, b] = self.ports;
+        target.url = format!("ws://127.0.0.1:{a}/api/live/products/");
+        target.full_url = Some(format!("ws://127.0.0.1:{a}/api/live/products/crud/"));
+        target.nodes = vec![format!("ws://127.0.0.1:{b}/api/live/products/")];
+        match &mut target.mutation {
+            dcrf_conformance::MutationConfig::Http(http) => {
+                http.base_url = Some(format!("http://127.0.0.1:{a}"));
+            }
+            other => panic!("{CONFIG}: expected an http hook, got {other:?}"),
+        }
+        target
+            .validate()
+            .unwrap_or_else(|e| panic!("{CONFIG}: {e}"));
+        target
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup_shop() {
+    let script = repo_root().join("interop/shop/setup.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed ({}):\n{}",
+        script.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Deadlines for Daphne on a loaded machine: DCRF closes a socket that sent malformed input
+/// only when Daphne reaps the crashed consumer, seconds later at times; a passing case ends
+/// as soon as its frames arrive.
+fn options(filter: &[&str]) -> RunOptions {
+    RunOptions {
+        case_deadline: Duration::from_secs(15),
+        connect_timeout: Duration::from_secs(10),
+        quiet: Duration::from_millis(600),
+        global_deadline: Duration::from_secs(400),
+        filter: filter.iter().map(|id| (*id).to_owned()).collect(),
+        ..RunOptions::default()
+    }
+}
+
+fn run_against(target: &Target, options: &RunOptions) -> Result<RunReport, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let limit = options.global_deadline + Duration::from_secs(10);
+    runtime
+        .block_on(async { tokio::time::timeout(limit, run(target, options, |_, _, _| {})).await })
+        .expect("the run ends within its global deadline")
+}
+
+/// The report's lines that are not PASS, for assertion messages.
+fn describe(report: &RunReport) -> String {
+    report
+        .cases
+        .iter()
+        .filter(|case| case.verdict != Verdict::Pass)
+        .map(|case| format!("{} {}: {}\n", case.id, case.verdict.label(), case.message))
+        .collect()
+}
+
+fn cross_process_ids() -> BTreeSet<String> {
+    dcrf_conformance::cases::all()
+        .into_iter()
+        .filter(|case| case.section == "5.10")
+        .map(|case| case.id.to_owned())
+        .collect()
+}
+
+/// The one line the binary prints for a run that cannot be made.
+fn refusal(result: Result<RunReport, Error>) -> String {
+    match result {
+        Err(error) => {
+            let line = format!("dcrf-conformance: error: {error}");
+            assert!(!line.contains('\n'), "one line: {line}");
+            line
+        }
+        Ok(report) => panic!(
+            "expected a refused run (exit 2), got exit {}:\n{}",
+            report.exit_code(),
+            describe(&report)
+        ),
+    }
+}
+
+#[test]
+fn two_processes_on_redis_conform_and_refusals_say_why() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let redis = Redis::start();
+    let shop = Shop::start("redis", Some(&redis));
+    let target = shop.target();
+
+    let report = run_against(&target, &options(&[]))
+        .unwrap_or_else(|error| panic!("the run could not be made: {error}\n{}", shop.log_text()));
+    eprintln!(
+        "{}",
+        dcrf_conformance::report::human(&report, dcrf_conformance::report::Style::Plain)
+    );
+    assert_eq!(
+        report.exit_code(),
+        0,
+        "every MUST passes against the shop on Redis:\n{}",
+        describe(&report)
+    );
+    for id in cross_process_ids() {
+        let case = report.case(&id).expect("the case ran");
+        assert_eq!(case.verdict, Verdict::Pass, "{id}: {}", case.message);
+    }
+    // The model-specific cases ran against the Product, not skipped.
+    for id in ["5.5.1", "5.6.1", "6.2.1", "6.5.1", "6.6.3", "5.1.2"] {
+        let case = report.case(id).expect("the case ran");
+        assert_eq!(case.verdict, Verdict::Pass, "{id}: {}", case.message);
+    }
+
+    // The token in the query string instead of the header.
+    let mut query = target.clone();
+    query.headers.clear();
+    query.url = format!("{}?token={}", target.url, shop.token);
+    let report = run_against(&query, &options(&["5.1.1", "5.5.1"]))
+        .unwrap_or_else(|error| panic!("the ?token= run could not be made: {error}"));
+    assert_eq!(report.exit_code(), 0, "{}", describe(&report));
+
+    // No credentials: the handshake succeeds, every action answers 403.
+    let mut anonymous = target.clone();
+    anonymous.headers.clear();
+    let line = refusal(run_against(&anonymous, &options(&[])));
+    assert!(line.contains("403"), "{line}");
+    assert!(line.contains("You do not have permission"), "{line}");
+    assert!(line.contains("check the credentials"), "{line}");
+
+    // A foreign Origin: AllowedHostsOriginValidator refuses the handshake.
+    let mut foreign = target.clone();
+    foreign.origin = Some("http://evil.example".into());
+    let line = refusal(run_against(&foreign, &options(&[])));
+    assert!(line.contains("HTTP 403"), "{line}");
+    assert!(line.contains("check the Origin"), "{line}");
+
+    // No Origin at all: refused the same way, and the line says none was sent.
+    let mut no_origin = target.clone();
+    no_origin.origin = None;
+    let line = refusal(run_against(&no_origin, &options(&[])));
+    assert!(line.contains("Origin: none was sent"), "{line}");
+
+    drop(shop);
+    drop(redis);
+}
+
+#[test]
+fn two_processes_in_memory_fail_exactly_the_cross_process_cases() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let shop = Shop::start("memory", None);
+    let report = run_against(&shop.target(), &options(&[]))
+        .unwrap_or_else(|error| panic!("the run could not be made: {error}\n{}", shop.log_text()));
+    let text = dcrf_conformance::report::human(&report, dcrf_conformance::report::Style::Plain);
+    eprintln!("{text}");
+    assert_eq!(report.exit_code(), 1, "{}", describe(&report));
+    let failing: BTreeSet<String> = report
+        .cases
+        .iter()
+        .filter(|case| case.is_must_failure() || case.verdict == Verdict::Error)
+        .map(|case| case.id.clone())
+        .collect();
+    assert_eq!(failing, cross_process_ids(), "{}", describe(&report));
+    for id in &failing {
+        let case = report.case(id).expect("the case ran");
+        assert!(
+            case.message
+                .contains("channel layer that is not shared between processes"),
+            "{id}: {}",
+            case.message
+        );
+        assert!(
+            case.message.contains(&shop.target().nodes[0]),
+            "{id}: {}",
+            case.message
+        );
+    }
+}
