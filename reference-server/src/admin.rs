@@ -18,21 +18,31 @@
 //!
 //! Changes made through it are out-of-band changes (SPEC §1.3): they produce events.
 //!
-//! HTTP is reqwest's (plain HTTP: the admin API is served on the WebSocket port, without TLS): a body cut short, a malformed response or a
-//! broken chunked encoding is an [`Error::Http`], never a short success. The typed calls
+//! HTTP is hyper's (hyper-util's client over plain TCP: the admin API is served on the
+//! WebSocket port, without TLS, so no TLS stack is linked and none has to be configured):
+//! a body cut short, a malformed response, a broken chunked encoding or a body over
+//! 16 MiB is an [`Error::Http`], never a short success. The typed calls
 //! ([`AdminClient::create`] and the others) also make a non-2xx status and a body that is
 //! not the expected JSON an [`Error::BadResponse`]; [`AdminClient::request`] returns any
 //! status as data.
 
 use std::time::Duration;
 
-use reqwest::{Method, Url};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use url::Url;
 
 use crate::Error;
 
 /// Upper bound of one admin request, connect to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body read; a longer one is an error.
+const MAX_BODY: usize = 16 << 20;
 /// How much of a bad body an error message quotes.
 const QUOTED_BODY: usize = 200;
 
@@ -64,7 +74,7 @@ pub struct AdminClient {
     base: Url,
     base_text: String,
     token: Option<String>,
-    http: reqwest::Client,
+    http: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl AdminClient {
@@ -85,14 +95,7 @@ impl AdminClient {
         {
             return Err(bad());
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|source| Error::Http {
-                url: base_url.to_owned(),
-                source,
-            })?;
+        let http = Client::builder(TokioExecutor::new()).build_http();
         let base_text = base.as_str().trim_end_matches('/').to_owned();
         Ok(AdminClient {
             base,
@@ -233,7 +236,8 @@ impl AdminClient {
         self.url(&["admin", "users", pk])
     }
 
-    /// One exchange; the whole body is read (a body cut short is an error).
+    /// One exchange; the whole body is read (a body cut short is an error), all within
+    /// [`REQUEST_TIMEOUT`].
     async fn send(
         &self,
         method: Method,
@@ -241,20 +245,53 @@ impl AdminClient {
         body: Option<&Value>,
     ) -> Result<(String, AdminResponse), Error> {
         let url_text = url.to_string();
-        let failed = |source| Error::Http {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Http {
             url: url_text.clone(),
             source,
         };
-        let mut request = self.http.request(method, url.clone());
-        if let Some(body) = body {
-            request = request.json(body);
+        let mut request = Request::builder().method(method).uri(url.as_str());
+        if let Some(host) = url.host_str() {
+            let host = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            };
+            request = request.header(HOST, host);
         }
+        let body = match body {
+            Some(body) => {
+                request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Bytes::from(serde_json::to_vec(body).map_err(|error| failed(Box::new(error)))?)
+            }
+            None => Bytes::new(),
+        };
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|error| failed(Box::new(error)))?;
+            request = request.header(AUTHORIZATION, value);
         }
-        let response = request.send().await.map_err(failed)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(failed)?;
+        let request = request
+            .body(Full::new(body))
+            .map_err(|error| failed(Box::new(error)))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|error| failed(Box::new(error)))?;
+            let status = response.status().as_u16();
+            let bytes = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(failed)?
+                .to_bytes();
+            Ok::<_, Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                failed(format!("no complete response within {} s", REQUEST_TIMEOUT.as_secs()).into())
+            })??;
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok((url_text, AdminResponse { status, body }))
     }
 

@@ -139,9 +139,9 @@ pub enum Error {
     Http {
         /// The URL.
         url: String,
-        /// The cause.
+        /// The cause (hyper's error, the body limit, or the timeout).
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The admin client got a response it could not use: a non-2xx status, or a body
     /// that is not the expected JSON.
