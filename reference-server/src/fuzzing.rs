@@ -397,7 +397,7 @@ mod tests {
             b"\x04\x00\x05".to_vec(),
             b"\x05{\"action\"\xFF\x06:\"retrieve\",\xFF\x07\"pk\":1,\"request_id\":1}".to_vec(),
             b"\x07orphan continuation".to_vec(),
-            b"\x08\x81\x7F\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF".to_vec(),
+            b"\x08\x81\x7F\x7F\xFE\xFE\xFE\xFE\xFE\xFE\xFE".to_vec(),
             b"\x0B\x02\xFF{\"stream\":\"users\",\"payload\":{\"action\":\"list\",\"request_id\":1}}"
                 .to_vec(),
             format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
