@@ -171,7 +171,8 @@ pub fn server_frames(data: &[u8]) {
     runtime.block_on(drive(endpoint, steps));
 }
 
-async fn drive(endpoint: Endpoint, steps: Vec<Step>) {
+/// Runs the steps, checks the properties; returns the bytes the server wrote.
+async fn drive(endpoint: Endpoint, steps: Vec<Step>) -> Vec<u8> {
     let config = Config {
         limits: limits(),
         ..Config::default()
@@ -229,6 +230,7 @@ async fn drive(endpoint: Endpoint, steps: Vec<Step>) {
     );
     assert_eq!(stats.queued_bytes, 0, "{stats:?}");
     assert_eq!(server.registry().len(), 0, "subscriptions outlived the connection");
+    written
 }
 
 /// Saves or deletes pk through the server, as the admin API does.
@@ -410,6 +412,34 @@ mod tests {
         for input in &inputs {
             server_frames(input);
         }
+    }
+
+    /// The close code the server ends the input's connection with.
+    fn close_code(input: &[u8]) -> Option<u16> {
+        let (endpoint, steps) = script(input);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let written = runtime.block_on(drive(endpoint, steps));
+        // The close frame is last: opcode 0x8, a payload under 126 bytes.
+        let at = written.windows(2).rposition(|w| w[0] == 0x88 && w[1] < 126)?;
+        let payload = &written[at + 2..];
+        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
+    }
+
+    /// RFC 6455 §7.4.1: malformed frames get 1002, text that is not UTF-8 1007, a message
+    /// over `max_frame_bytes` 1009; a close frame is answered with its code.
+    #[test]
+    fn malformed_frames_get_their_close_codes() {
+        assert_eq!(close_code(b"\x07orphan continuation"), Some(1002));
+        assert_eq!(close_code(b"\x08\x83\x80\x00\x00\x00\x00"), Some(1002));
+        assert_eq!(close_code(b"\x05{\xFF\x00{}"), Some(1002));
+        assert_eq!(close_code(b"\x00\xC3\x28"), Some(1007));
+        assert_eq!(close_code(&[b'x'; 5 * 1024]), Some(1009));
+        assert_eq!(close_code(b"\x04\x03\xE8bye"), Some(1000));
+        assert_eq!(close_code(b"{}"), None);
     }
 
     #[test]
