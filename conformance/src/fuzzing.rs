@@ -272,8 +272,14 @@ fn check_recorder(recorder: &Recorder) {
             _ => {}
         }
     }
-    assert!(frames <= limits.log_frames_per_conn, "{frames} frames logged");
-    assert!(bytes <= limits.log_bytes_per_conn + frames * 64, "{bytes} bytes logged");
+    assert!(
+        frames <= limits.log_frames_per_conn,
+        "{frames} frames logged"
+    );
+    assert!(
+        bytes <= limits.log_bytes_per_conn + frames * 64,
+        "{bytes} bytes logged"
+    );
     assert!(markers <= 1, "{markers} markers");
     assert!(snapshot.violations.len() <= KEPT_VIOLATIONS + 1);
     // Each reached bound once, the flood counted per connection.
@@ -356,7 +362,9 @@ mod tests {
     #[test]
     fn the_entry_point_takes_hostile_frames() {
         let reply = br#"{"errors":[],"data":null,"action":"retrieve","response_status":200,"request_id":1}"#;
-        let mut flood = br#"{"action":"update","errors":[],"response_status":200,"request_id":7,"data":{}}"#.to_vec();
+        let mut flood =
+            br#"{"action":"update","errors":[],"response_status":200,"request_id":7,"data":{}}"#
+                .to_vec();
         flood.extend_from_slice(b"\xFF\x09\xFE\xFF\x09\x10");
         let inputs: Vec<Vec<u8>> = vec![
             Vec::new(),

@@ -24,10 +24,10 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use tokio::time::Instant;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::Connector;
 
 use crate::data_schema::DataSchema;
 use crate::transport::Transport;
@@ -817,7 +817,11 @@ impl Conn {
         assert!(self.inbox.cost <= limits.inbox_bytes);
         assert_eq!(
             self.inbox.cost,
-            self.inbox.frames.iter().map(|frame| frame.cost).sum::<usize>()
+            self.inbox
+                .frames
+                .iter()
+                .map(|frame| frame.cost)
+                .sum::<usize>()
         );
         assert!(self.non_object_texts.len() <= QUOTED_FRAMES);
         let quoted = |text: &FrameText| text.len() <= limits.kept_frame_bytes + 64;
@@ -938,7 +942,11 @@ impl Conn {
     pub(crate) async fn close(mut self) {
         if let Some(mut socket) = self.socket.take() {
             self.recorder.log(&self.name, WireEvent::ClientClose);
-            let _ = tokio::time::timeout(Duration::from_millis(200), socket.send(Message::Close(None))).await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                socket.send(Message::Close(None)),
+            )
+            .await;
         }
     }
 
@@ -969,9 +977,11 @@ impl Conn {
                 code: CloseCode::Size,
                 reason: "message too big".into(),
             };
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), socket.send(Message::Close(Some(frame))))
-                    .await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
         }
         self.mark_closed(None, why);
     }

@@ -229,7 +229,11 @@ async fn drive(endpoint: Endpoint, steps: Vec<Step>) -> Vec<u8> {
         "{stats:?}"
     );
     assert_eq!(stats.queued_bytes, 0, "{stats:?}");
-    assert_eq!(server.registry().len(), 0, "subscriptions outlived the connection");
+    assert_eq!(
+        server.registry().len(),
+        0,
+        "subscriptions outlived the connection"
+    );
     written
 }
 
@@ -267,7 +271,10 @@ fn check_frames(mut bytes: &[u8], endpoint: Endpoint) {
             127 => {
                 let mut len = [0u8; 8];
                 len.copy_from_slice(&bytes[2..10]);
-                (usize::try_from(u64::from_be_bytes(len)).expect("a length"), 10)
+                (
+                    usize::try_from(u64::from_be_bytes(len)).expect("a length"),
+                    10,
+                )
             }
             len => (usize::from(len), 2),
         };
@@ -424,7 +431,9 @@ mod tests {
             .expect("a runtime");
         let written = runtime.block_on(drive(endpoint, steps));
         // The close frame is last: opcode 0x8, a payload under 126 bytes.
-        let at = written.windows(2).rposition(|w| w[0] == 0x88 && w[1] < 126)?;
+        let at = written
+            .windows(2)
+            .rposition(|w| w[0] == 0x88 && w[1] < 126)?;
         let payload = &written[at + 2..];
         (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
     }

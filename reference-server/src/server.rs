@@ -60,7 +60,10 @@ impl Server {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn in_memory(config: Config) -> Result<(Arc<Server>, watch::Sender<bool>), Error> {
         let table = Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"))?;
-        let limit = config.limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let limit = config
+            .limits
+            .max_connections
+            .clamp(1, Semaphore::MAX_PERMITS);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let server = Arc::new(Server {
             config,

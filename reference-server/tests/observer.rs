@@ -376,8 +376,10 @@ async fn pipelined_retrieves_are_answered_in_order_and_flushed() {
     let mut a = Client::connect(&server, "/ws/", "a", &transcript).await;
     const REQUESTS: u64 = 600;
     for n in 0..REQUESTS {
-        a.send(&format!(r#"{{"action":"retrieve","request_id":{n},"pk":1}}"#))
-            .await;
+        a.send(&format!(
+            r#"{{"action":"retrieve","request_id":{n},"pk":1}}"#
+        ))
+        .await;
     }
     for n in 0..REQUESTS {
         let reply = a.recv().await;

@@ -47,7 +47,9 @@ struct State {
 type Shared = Arc<Mutex<State>>;
 
 fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[tokio::main]
@@ -107,7 +109,10 @@ fn answer(text: &str, state: &Shared, queue: &mpsc::UnboundedSender<String>) -> 
     let Ok(request) = serde_json::from_str::<Value>(text) else {
         return r#"{"errors":["Malformed JSON"],"data":null,"action":null,"response_status":400,"request_id":null}"#.to_owned();
     };
-    let request_id = request.get("request_id").unwrap_or(&Value::Null).to_string();
+    let request_id = request
+        .get("request_id")
+        .unwrap_or(&Value::Null)
+        .to_string();
     let pk = request.get("pk").and_then(Value::as_i64).unwrap_or(0);
     match request.get("action").and_then(Value::as_str) {
         Some("retrieve") => match lock(state).users.get(&pk) {
@@ -133,8 +138,7 @@ async fn connection(stream: TcpStream, state: Shared) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024);
-    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
-    else {
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;
     };
     let (queue, mut events) = mpsc::unbounded_channel::<String>();
@@ -259,7 +263,9 @@ async fn admin(mut stream: TcpStream, state: Shared) {
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{data}",
             data.len()
         ),
-        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+        None => {
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+        }
     };
     let _ = stream.write_all(reply.as_bytes()).await;
     let _ = stream.shutdown().await;
