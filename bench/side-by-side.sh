@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: dcrf-reference-server vs the real DCRF 1.3.0 (Django + Daphne, from
-# interop/dcrf), measured by the same load tool (reference-server/examples/load.rs) with the
-# same parameters, in one run. Not part of CI and not pass/fail: it prints figures.
+# Side-by-side benchmark: dcrf-reference-server vs the baseline (bench/baseline, a minimal
+# tokio-tungstenite server answering the same retrieve and pushing the same event) and the
+# real DCRF 1.3.0 (Django + Daphne, from interop/dcrf), measured by the same load tool
+# (reference-server/examples/load.rs) with the same parameters, in one run. Not part of CI
+# and not pass/fail: it prints figures.
 #
 #   bash bench/side-by-side.sh        # progress on stderr; environment + markdown table on stdout
 #
 # Scenarios, each against a freshly started server of each kind:
 #   retrieve  round trips/s over CONNECTIONS sockets for SECONDS_RETRIEVE seconds;
+#   pipelined replies/s on one socket sending retrieves without waiting (WINDOW unanswered at
+#             most) for SECONDS_RETRIEVE seconds;
 #   fanout    FANOUT sockets subscribed to pk 1, CHANGES changes made through the admin API
 #             (PATCH /admin/users/1); time until every socket received the event, p50/p99;
 #   idle      IDLE subscribed sockets on both servers: server RSS growth (VmRSS, /proc);
 #             then IDLE_REF (10,000) on the reference server alone: absolute RSS.
 #
-# Env (defaults): CONNECTIONS (16), SECONDS_RETRIEVE (5), FANOUT (1000), CHANGES (10),
-# IDLE (2000), IDLE_REF (10000), SCENARIO_TIMEOUT (300 s per load-tool run).
+# Env (defaults): CONNECTIONS (16), SECONDS_RETRIEVE (5), WINDOW (1000), FANOUT (1000),
+# CHANGES (10), IDLE (2000), IDLE_REF (10000), SCENARIO_TIMEOUT (300 s per load-tool run),
+# SERVERS ("reference baseline dcrf": which servers to measure; without dcrf, no Python
+# setup is needed and its column says "not measured").
 # Loopback only. Every wait is bounded (the load tool times out a socket after 30 s, each
 # load-tool run is killed after SCENARIO_TIMEOUT); a failed scenario shows as "failed" in the
 # table, with the tool's error. Servers are stopped on exit (trap), including on Ctrl-C.
@@ -22,6 +28,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONNECTIONS="${CONNECTIONS:-16}"
 SECONDS_RETRIEVE="${SECONDS_RETRIEVE:-5}"
+WINDOW="${WINDOW:-1000}"
+SERVERS="${SERVERS:-reference baseline dcrf}"
 FANOUT="${FANOUT:-1000}"
 CHANGES="${CHANGES:-10}"
 IDLE="${IDLE:-2000}"
@@ -69,9 +77,11 @@ trap 'exit 130' INT TERM
 
 echo "building (release)..." >&2
 cargo build -q --release -p dcrf-reference-server --bin dcrf-reference-server --example load
-bash interop/dcrf/setup.sh >&2
+cargo build -q --release -p dcrf-bench-baseline
+case " $SERVERS " in *" dcrf "*) bash interop/dcrf/setup.sh >&2 ;; esac
 LOAD="$ROOT/target/release/examples/load"
 SERVER="$ROOT/target/release/dcrf-reference-server"
+BASELINE="$ROOT/target/release/dcrf-bench-baseline"
 
 # wait_for_line FILE PID: prints ADDR of the `listening on ws://ADDR/ws/` line (120 s at most).
 wait_for_line() {
@@ -91,12 +101,20 @@ wait_for_line() {
     return 1
 }
 
-# start_reference / start_dcrf: a fresh server; set ADDR and PID (the server process itself:
-# serve.sh exec's into the Python process running Daphne).
+# start_reference / start_baseline / start_dcrf: a fresh server; set ADDR, ADMIN (the
+# admin API's base URL) and PID (the server process itself: serve.sh exec's into the
+# Python process running Daphne).
 start_reference() {
     RUST_LOG=warn "$SERVER" --listen 127.0.0.1:0 >"$OUT/reference-server.out" 2>"$OUT/reference-server.err" &
     PID=$!; PIDS+=("$PID")
     ADDR="$(wait_for_line "$OUT/reference-server.out" "$PID")"
+    ADMIN="http://$ADDR"
+}
+start_baseline() {
+    "$BASELINE" >"$OUT/baseline-server.out" 2>"$OUT/baseline-server.err" &
+    PID=$!; PIDS+=("$PID")
+    ADDR="$(wait_for_line "$OUT/baseline-server.out" "$PID")"
+    ADMIN="$(sed -nE 's#^admin on (http://[^ ]+)$#\1#p' "$OUT/baseline-server.out" | head -n1)"
 }
 start_dcrf() {
     local port
@@ -104,6 +122,7 @@ start_dcrf() {
     bash interop/dcrf/serve.sh "$port" >"$OUT/dcrf-server.out" 2>>"$OUT/dcrf-server.err" &
     PID=$!; PIDS+=("$PID")
     ADDR="$(wait_for_line "$OUT/dcrf-server.out" "$PID")"
+    ADMIN="http://$ADDR"
 }
 stop() { stop_pid "$PID"; PID=""; }
 
@@ -112,9 +131,9 @@ stop() { stop_pid "$PID"; PID=""; }
 run() {
     local name=$1 scenario=$2 idle=$3 status=0
     echo "== $name $scenario on $ADDR (pid $PID, $(ps -o comm= -p "$PID"))" >&2
-    timeout -k 5 "$SCENARIO_TIMEOUT" "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "http://$ADDR" \
+    timeout -k 5 "$SCENARIO_TIMEOUT" "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "$ADMIN" \
         --server-pid "$PID" --scenario "$scenario" --connections "$CONNECTIONS" \
-        --seconds "$SECONDS_RETRIEVE" --fanout-sockets "$FANOUT" --changes "$CHANGES" \
+        --seconds "$SECONDS_RETRIEVE" --window "$WINDOW" --fanout-sockets "$FANOUT" --changes "$CHANGES" \
         --idle "$idle" >"$OUT/$name-$scenario.txt" 2>"$OUT/$name-$scenario.err" || status=$?
     cat "$OUT/$name-$scenario.txt" >&2
     if [ "$status" -ne 0 ]; then
@@ -125,24 +144,26 @@ run() {
     fi
 }
 
-for scenario in retrieve fanout idle; do
-    start_reference; run reference "$scenario" "$IDLE"; stop
-    start_dcrf; run dcrf "$scenario" "$IDLE"; stop
+for scenario in retrieve pipelined fanout idle; do
+    for server in $SERVERS; do
+        "start_$server"; run "$server" "$scenario" "$IDLE"; stop
+    done
 done
-start_reference; run reference-10k idle "$IDLE_REF"; stop
+case " $SERVERS " in *" reference "*) start_reference; run reference-10k idle "$IDLE_REF"; stop ;; esac
 echo "logs: $OUT" >&2
 
 # Environment of this run.
 cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)"
 mem="$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-pyv="$(interop/dcrf/.venv/bin/python -c 'import sys, importlib.metadata as m; print("Python %s, " % sys.version.split()[0] + ", ".join("%s %s" % (p, m.version(p)) for p in ("djangochannelsrestframework", "Django", "channels", "daphne", "Twisted")))')"
+pyv="DCRF not measured"
+[ -x interop/dcrf/.venv/bin/python ] && pyv="$(interop/dcrf/.venv/bin/python -c 'import sys, importlib.metadata as m; print("Python %s, " % sys.version.split()[0] + ", ".join("%s %s" % (p, m.version(p)) for p in ("djangochannelsrestframework", "Django", "channels", "daphne", "Twisted")))')"
 echo "- date: $(date -u)"
 echo "- machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "- $(rustc --version) (release profile); $pyv"
-echo "- parameters: CONNECTIONS=$CONNECTIONS SECONDS_RETRIEVE=$SECONDS_RETRIEVE FANOUT=$FANOUT CHANGES=$CHANGES IDLE=$IDLE IDLE_REF=$IDLE_REF"
+echo "- parameters: SERVERS=\"$SERVERS\" CONNECTIONS=$CONNECTIONS SECONDS_RETRIEVE=$SECONDS_RETRIEVE WINDOW=$WINDOW FANOUT=$FANOUT CHANGES=$CHANGES IDLE=$IDLE IDLE_REF=$IDLE_REF"
 echo
 
-CONNECTIONS="$CONNECTIONS" SECONDS_RETRIEVE="$SECONDS_RETRIEVE" FANOUT="$FANOUT" CHANGES="$CHANGES" \
+WINDOW="$WINDOW" CONNECTIONS="$CONNECTIONS" SECONDS_RETRIEVE="$SECONDS_RETRIEVE" FANOUT="$FANOUT" CHANGES="$CHANGES" \
     IDLE="$IDLE" IDLE_REF="$IDLE_REF" python3 - "$OUT" <<'PY'
 import pathlib, re, sys
 from os import environ as env
@@ -150,7 +171,7 @@ out = pathlib.Path(sys.argv[1])
 
 def figures(name):
     f = {}
-    for scenario in ("retrieve", "fanout", "idle"):
+    for scenario in ("retrieve", "pipelined", "fanout", "idle"):
         path = out / f"{name}-{scenario}.txt"
         if not path.exists():
             continue
@@ -159,6 +180,8 @@ def figures(name):
             f[f"{scenario}-failed"] = m[0]
         if m := re.search(r"= (\d+) round trips/s; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", text):
             f["rps"], f["rtt50"], f["rtt99"] = float(m[1]), float(m[2]), float(m[3])
+        if m := re.search(r"= (\d+) replies/s", text):
+            f["pps"] = float(m[1])
         if m := re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", text):
             f["fan50"], f["fan99"], f["fanmax"] = float(m[1]), float(m[2]), float(m[3])
         if m := re.search(r"idle: (\d+) subscribed connections opened in ([\d.]+) s; server RSS ([\d.]+) MB \(was ([\d.]+) MB", text):
@@ -166,7 +189,7 @@ def figures(name):
             f["per1k"] = (f["rss"] - f["rss0"]) * 1000 / n
     return f
 
-r, d, big = figures("reference"), figures("dcrf"), figures("reference-10k")
+r, b, d, big = figures("reference"), figures("baseline"), figures("dcrf"), figures("reference-10k")
 
 def cell(f, scenario, fmt, *keys):
     if all(k in f for k in keys):
@@ -182,40 +205,63 @@ def ratio(num, den, suffix=""):
 n = lambda v: f"{int(v):,}"
 conn, secs, fan, changes = n(env["CONNECTIONS"]), env["SECONDS_RETRIEVE"], n(env["FANOUT"]), env["CHANGES"]
 idle, idle_ref = n(env["IDLE"]), n(env["IDLE_REF"])
+window = n(env["WINDOW"])
+def ratio2(num, den):
+    return "n/a" if not num or not den else f"{num / den:.2f}x"
 rows = [
     (f"retrieve round trips/s ({conn} connections, {secs} s)",
-     cell(r, "retrieve", "{:,.0f}", "rps"), cell(d, "retrieve", "{:,.0f}", "rps"),
-     ratio(r.get("rps"), d.get("rps"))),
+     cell(r, "retrieve", "{:,.0f}", "rps"), cell(b, "retrieve", "{:,.0f}", "rps"),
+     ratio2(r.get("rps"), b.get("rps")),
+     cell(d, "retrieve", "{:,.0f}", "rps"), ratio(r.get("rps"), d.get("rps"))),
     ("retrieve latency p50 / p99",
      cell(r, "retrieve", "{:.3f} / {:.3f} ms", "rtt50", "rtt99"),
+     cell(b, "retrieve", "{:.3f} / {:.3f} ms", "rtt50", "rtt99"), "",
      cell(d, "retrieve", "{:.2f} / {:.2f} ms", "rtt50", "rtt99"), ""),
+    (f"pipelined retrieves on one connection, replies/s (window {window}, {secs} s)",
+     cell(r, "pipelined", "{:,.0f}", "pps"), cell(b, "pipelined", "{:,.0f}", "pps"),
+     ratio2(r.get("pps"), b.get("pps")),
+     cell(d, "pipelined", "{:,.0f}", "pps"), ratio(r.get("pps"), d.get("pps"))),
     (f"fan-out of one change to {fan} subscribed sockets, time until all received, p50 ({changes} changes)",
-     cell(r, "fanout", "{:,.1f} ms", "fan50"), cell(d, "fanout", "{:,.1f} ms", "fan50"),
-     ratio(d.get("fan50"), r.get("fan50"), " faster")),
+     cell(r, "fanout", "{:,.1f} ms", "fan50"), cell(b, "fanout", "{:,.1f} ms", "fan50"),
+     ratio2(r.get("fan50"), b.get("fan50")) + " the time",
+     cell(d, "fanout", "{:,.1f} ms", "fan50"), ratio(d.get("fan50"), r.get("fan50"), " faster")),
     ("same, p99",
-     cell(r, "fanout", "{:,.1f} ms", "fan99"), cell(d, "fanout", "{:,.1f} ms", "fan99"),
-     ratio(d.get("fan99"), r.get("fan99"), " faster")),
+     cell(r, "fanout", "{:,.1f} ms", "fan99"), cell(b, "fanout", "{:,.1f} ms", "fan99"),
+     ratio2(r.get("fan99"), b.get("fan99")) + " the time",
+     cell(d, "fanout", "{:,.1f} ms", "fan99"), ratio(d.get("fan99"), r.get("fan99"), " faster")),
     (f"server RSS growth per 1,000 idle subscribed connections ({idle} open)",
-     cell(r, "idle", "{:.1f} MB", "per1k"), cell(d, "idle", "{:.1f} MB", "per1k"),
-     ratio(d.get("per1k"), r.get("per1k"), " less")),
+     cell(r, "idle", "{:.1f} MB", "per1k"), cell(b, "idle", "{:.1f} MB", "per1k"),
+     ratio2(r.get("per1k"), b.get("per1k")),
+     cell(d, "idle", "{:.1f} MB", "per1k"), ratio(d.get("per1k"), r.get("per1k"), " less")),
     (f"server RSS: fresh → {idle} idle subscribed connections (time to open them)",
      cell(r, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"),
+     cell(b, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), "",
      cell(d, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), ""),
     (f"reference server RSS: fresh → {idle_ref} idle subscribed connections (time to open them)",
-     cell(big, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), "not measured", ""),
+     cell(big, "idle", "{:.1f} → {:.1f} MB ({:.1f} s)", "rss0", "rss", "opened"), "not measured", "",
+     "not measured", ""),
 ]
-print("| metric | reference server | DCRF 1.3.0 (Daphne) | ratio |")
-print("| --- | --- | --- | --- |")
+print("| metric | reference server | baseline (tokio-tungstenite) | reference / baseline | DCRF 1.3.0 (Daphne) | reference vs DCRF |")
+print("| --- | --- | --- | --- | --- | --- |")
 for row in rows:
     print("| " + " | ".join(row) + " |")
 
 def verdict(ok):
     return "n/a (no figure)" if ok is None else ("met" if ok else "NOT met")
-rps = r.get("rps") / d["rps"] if r.get("rps") and d.get("rps") else None
+def over(f, g, key):
+    return f[key] / g[key] if f.get(key) and g.get(key) else None
+rps = over(r, d, "rps")
 f50 = d["fan50"] / r["fan50"] if r.get("fan50") and d.get("fan50") else None
 f99 = d["fan99"] / r["fan99"] if r.get("fan99") and d.get("fan99") else None
+bp, br, bf = over(r, b, "pps"), over(r, b, "rps"), over(r, b, "fan50")
 print()
 print("Targets (this run):")
+print(f"- pipelined retrieves on one connection ≥ 0.8x the baseline: {verdict(None if bp is None else bp >= 0.8)}"
+      + (f" ({bp:.2f}x)" if bp else ""))
+print(f"- retrieve round trips ≥ 0.9x the baseline: {verdict(None if br is None else br >= 0.9)}"
+      + (f" ({br:.2f}x)" if br else ""))
+print(f"- fan-out to {fan}, p50 time ≤ 1.1x the baseline's: {verdict(None if bf is None else bf <= 1.1)}"
+      + (f" ({bf:.2f}x)" if bf else ""))
 print(f"- retrieve round trips/s ≥ 100x DCRF: {verdict(None if rps is None else rps >= 100)}"
       + (f" ({rps:,.0f}x)" if rps else ""))
 print(f"- fan-out to {fan} fully delivered in < 1/20 of DCRF's time: "

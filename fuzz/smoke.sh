@@ -21,11 +21,18 @@ fi
 CORPUS="$(mktemp -d -t dcrf-fuzz-corpus-XXXXXX)"
 trap 'rm -rf "$CORPUS"' EXIT
 # One file per recorded frame, sent or received.
-python3 - "$ROOT/interop/dcrf/observed" "$CORPUS/seed" <<'PY'
+# server_frames and harness_frames take scripts of frames separated by 0xFF (see
+# dcrf_reference_server::fuzzing and dcrf_conformance::fuzzing): they also get, per probe
+# and connection, the frames it sent (seed-server_frames: 0x0B and the endpoint first) and
+# the frames it received (seed-harness_frames). The unit tests of both entry points run the
+# same seeds (their `seeds` functions).
+python3 - "$ROOT/interop/dcrf/observed" "$CORPUS" <<'PY'
 import hashlib, json, os, sys
 src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
 frames = set()
+scripts = {"server_frames": [], "harness_frames": []}
+endpoints = {"/ws/": 0, "/ws/full/": 1, "/ws/multiplexed/": 2}
+last = {"server_frames": None, "harness_frames": None}
 for name in ("frames.jsonl", "transcripts.jsonl"):
     path = os.path.join(src, name)
     if not os.path.exists(path):
@@ -36,16 +43,38 @@ for name in ("frames.jsonl", "transcripts.jsonl"):
             for key in ("raw", "shown"):
                 if isinstance(record.get(key), str):
                     frames.add(record[key])
-for frame in frames:
-    data = frame.encode("utf-8")
-    with open(os.path.join(out, hashlib.sha1(data).hexdigest()), "wb") as f:
-        f.write(data)
-print(f"fuzz/smoke.sh: {len(frames)} seed frames", file=sys.stderr)
+            kind = record.get("kind")
+            target, key = {"send": ("server_frames", "shown"), "recv": ("harness_frames", "raw")}.get(kind, (None, None))
+            if target is None or not isinstance(record.get(key), str):
+                continue
+            text = record[key].encode("utf-8")
+            who = (record.get("probe"), record.get("conn"))
+            if last[target] != who:
+                last[target] = who
+                head = bytes([0x0B, endpoints.get(record.get("endpoint"), 1)]) if target == "server_frames" else None
+                scripts[target].append(bytearray(head + b"\xff" + text if head else text))
+            else:
+                scripts[target][-1] += b"\xff" + text
+
+def write(directory, items):
+    os.makedirs(directory, exist_ok=True)
+    for data in items:
+        with open(os.path.join(directory, hashlib.sha1(data).hexdigest()), "wb") as f:
+            f.write(data)
+
+write(os.path.join(out, "seed"), [frame.encode("utf-8") for frame in frames])
+for target, items in scripts.items():
+    write(os.path.join(out, "seed-" + target), [bytes(item) for item in items])
+print(f"fuzz/smoke.sh: {len(frames)} seed frames, "
+      + ", ".join(f"{len(items)} {target} scripts" for target, items in scripts.items()), file=sys.stderr)
 PY
 
 for target in $(cargo $TOOLCHAIN fuzz list); do
     mkdir -p "$CORPUS/$target"
     cp "$CORPUS/seed/"* "$CORPUS/$target/"
+    if [ -d "$CORPUS/seed-$target" ]; then
+        cp "$CORPUS/seed-$target/"* "$CORPUS/$target/"
+    fi
     echo "== fuzz $target for ${SECONDS_PER_TARGET}s ==" >&2
     log="$CORPUS/$target.log"
     # libFuzzer prints a line per new input: keep it in a file, show the summary, and the

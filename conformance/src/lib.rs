@@ -45,6 +45,8 @@ pub mod data_schema;
 pub mod embedded;
 mod error;
 pub mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod mutation;
 pub mod report;
 mod runner;

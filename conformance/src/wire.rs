@@ -23,12 +23,11 @@ use dcrf_protocol::{Classification, Correlator, FrameValidator, Multiplexed, Rep
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::data_schema::DataSchema;
 use crate::transport::Transport;
@@ -149,7 +148,7 @@ const QUOTED_FRAMES: usize = 5;
 const QUOTED_BYTES: usize = 1_024;
 
 /// Violations kept per case; the rest are counted.
-const KEPT_VIOLATIONS: usize = 16;
+pub(crate) const KEPT_VIOLATIONS: usize = 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -646,7 +645,23 @@ pub(crate) enum ReplyOrClose {
     Nothing,
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket, over TCP (plain or TLS) or, for the fuzz entry point, any stream.
+trait WsSocket:
+    futures_util::Sink<Message, Error = WsError>
+    + futures_util::Stream<Item = Result<Message, WsError>>
+    + Unpin
+    + Send
+{
+}
+impl<T> WsSocket for T where
+    T: futures_util::Sink<Message, Error = WsError>
+        + futures_util::Stream<Item = Result<Message, WsError>>
+        + Unpin
+        + Send
+{
+}
+
+type Socket = Box<dyn WsSocket>;
 
 enum Pumped {
     Frame(Box<Inbound>),
@@ -751,7 +766,7 @@ impl Conn {
         );
         Ok(Conn {
             name: name.to_owned(),
-            socket: Some(socket),
+            socket: Some(Box::new(socket) as Socket),
             recorder,
             limits,
             correlator: Correlator::new(lookup_field),
@@ -762,6 +777,62 @@ impl Conn {
             non_object_texts: Vec::new(),
             closed: None,
         })
+    }
+
+    /// A connection over `stream`, whose WebSocket handshake is done (the fuzz entry
+    /// point's in-memory server), bounded by the recorder's [`Limits`].
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) async fn over_stream<S>(name: &str, stream: S, recorder: Recorder) -> Conn
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = *recorder.limits();
+        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            stream,
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            Some(limits.websocket_config()),
+        )
+        .await;
+        Conn {
+            name: name.to_owned(),
+            socket: Some(Box::new(socket) as Socket),
+            recorder,
+            limits,
+            correlator: Correlator::new("pk"),
+            stream: None,
+            inbox: Inbox::default(),
+            control_frames: 0,
+            late_reads: 0,
+            non_object_texts: Vec::new(),
+            closed: None,
+        }
+    }
+
+    /// Panics if what the connection keeps from the server is past a bound of [`Limits`]:
+    /// the inbox, the quoted frames, the failure message (the fuzz entry point's check).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn assert_bounds(&self) {
+        let limits = &self.limits;
+        assert!(self.inbox.frames.len() <= limits.inbox_frames);
+        assert!(self.inbox.cost <= limits.inbox_bytes);
+        assert_eq!(
+            self.inbox.cost,
+            self.inbox
+                .frames
+                .iter()
+                .map(|frame| frame.cost)
+                .sum::<usize>()
+        );
+        assert!(self.non_object_texts.len() <= QUOTED_FRAMES);
+        let quoted = |text: &FrameText| text.len() <= limits.kept_frame_bytes + 64;
+        assert!(self.non_object_texts.iter().all(quoted));
+        // Five frames quoted at most, each cut, plus a count of the rest.
+        let message = self.describe_unconsumed();
+        assert!(
+            message.len() <= QUOTED_FRAMES * (QUOTED_BYTES + 64) + 256,
+            "{}",
+            message.len()
+        );
     }
 
     /// The connection's name in the wire log.
@@ -871,7 +942,11 @@ impl Conn {
     pub(crate) async fn close(mut self) {
         if let Some(mut socket) = self.socket.take() {
             self.recorder.log(&self.name, WireEvent::ClientClose);
-            let _ = tokio::time::timeout(Duration::from_millis(200), socket.close(None)).await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                socket.send(Message::Close(None)),
+            )
+            .await;
         }
     }
 
@@ -902,8 +977,11 @@ impl Conn {
                 code: CloseCode::Size,
                 reason: "message too big".into(),
             };
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), socket.close(Some(frame))).await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
         }
         self.mark_closed(None, why);
     }

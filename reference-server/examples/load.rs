@@ -4,17 +4,20 @@
 //! ```text
 //! cargo run --release -p dcrf-reference-server --example load -- \
 //!     --ws-url ws://127.0.0.1:8000/ws/ --admin-url http://127.0.0.1:8000 \
-//!     --server-pid "$(pgrep -n dcrf-reference)" [--scenario retrieve|fanout|idle|all]
+//!     --server-pid "$(pgrep -n dcrf-reference)" [--scenario retrieve|pipelined|fanout|idle|all]
 //! ```
 //!
 //! - retrieve: `--connections` sockets (16) send `retrieve` back to back for `--seconds`
 //!   (5); prints round trips per second and latency percentiles;
+//! - pipelined: one socket sends `retrieve` without waiting for the replies, at most
+//!   `--window` (1000) unanswered, for `--seconds`; prints replies per second;
 //! - fanout: `--fanout-sockets` sockets (1000) subscribe to `--pk` (1); the admin API
 //!   changes it `--changes` times (20); prints the time until every socket got the event
 //!   (p50, p99, max);
 //! - idle: opens `--idle` subscribed sockets (10000) and reads the server's VmRSS from
 //!   /proc/<--server-pid>/status.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -32,6 +35,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     Retrieve,
+    Pipelined,
     Fanout,
     Idle,
     All,
@@ -55,6 +59,9 @@ struct Args {
     /// Duration of the retrieve scenario, in seconds.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Most unanswered requests of the pipelined scenario.
+    #[arg(long, default_value_t = 1000)]
+    window: usize,
     /// Sockets of the fan-out scenario.
     #[arg(long, default_value_t = 1000)]
     fanout_sockets: usize,
@@ -81,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(args.scenario, Scenario::Retrieve | Scenario::All) {
         retrieve(&args).await?;
+    }
+    if matches!(args.scenario, Scenario::Pipelined | Scenario::All) {
+        pipelined(&args).await?;
     }
     if matches!(args.scenario, Scenario::Fanout | Scenario::All) {
         fanout(&args).await?;
@@ -175,6 +185,79 @@ async fn retrieve(args: &Args) -> anyhow::Result<()> {
         all.len() as f64 / elapsed.as_secs_f64(),
         ms(percentile(&all, 0.5)),
         ms(percentile(&all, 0.99)),
+    );
+    Ok(())
+}
+
+/// One socket, requests sent without waiting for their replies (at most `--window`
+/// unanswered): the server's throughput on one connection.
+async fn pipelined(args: &Args) -> anyhow::Result<()> {
+    let ws = connect(&args.ws_url).await?;
+    let (mut sink, mut stream) = ws.split();
+    let window = Arc::new(tokio::sync::Semaphore::new(args.window.max(1)));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let pk = args.pk;
+    let permits = Arc::clone(&window);
+    let writer = tokio::spawn(async move {
+        let mut id: u64 = 0;
+        while Instant::now() < deadline {
+            // Take what the window allows, send it in one flush.
+            let permit = permits.acquire().await?;
+            permit.forget();
+            let more = permits.available_permits().min(255);
+            if let Ok(extra) = permits.try_acquire_many(more as u32) {
+                extra.forget();
+            }
+            for _ in 0..=more {
+                id += 1;
+                let frame = format!(r#"{{"action":"retrieve","request_id":{id},"pk":{pk}}}"#);
+                sink.feed(Message::text(frame)).await?;
+            }
+            sink.flush().await?;
+        }
+        anyhow::Ok((id, sink))
+    });
+    let started = Instant::now();
+    let mut replies: u64 = 0;
+    let mut first_late = None;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("connection closed"))??;
+        let Message::Text(text) = message else {
+            continue;
+        };
+        anyhow::ensure!(
+            text.as_str().contains(r#""response_status":200"#)
+                || text.as_str().contains(r#""response_status": 200"#),
+            "unexpected reply {text}"
+        );
+        replies += 1;
+        window.add_permits(1);
+        if Instant::now() >= deadline && first_late.is_none() {
+            first_late = Some(replies);
+        }
+        if writer.is_finished() {
+            break;
+        }
+    }
+    let (sent, mut sink) = writer.await??;
+    // The replies still owed: read them, the clock stops at the last one.
+    while replies < sent {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("connection closed"))??;
+        if message.is_text() {
+            replies += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = sink.close().await;
+    println!(
+        "pipelined: {replies} replies on one connection (window {}) in {:.2} s = {:.0} replies/s",
+        args.window,
+        elapsed.as_secs_f64(),
+        replies as f64 / elapsed.as_secs_f64(),
     );
     Ok(())
 }

@@ -44,6 +44,8 @@ pub mod admin;
 mod config;
 mod error;
 mod fd;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod registry;
 mod serializer;
 mod server;

@@ -54,6 +54,34 @@ pub(crate) struct Server {
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
+impl Server {
+    /// A server with no listener, for the fuzz entry point: the fixture's table, no data
+    /// file, no Redis. The sender stops its connections when set to true (or dropped).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn in_memory(config: Config) -> Result<(Arc<Server>, watch::Sender<bool>), Error> {
+        let table = Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"))?;
+        let limit = config
+            .limits
+            .max_connections
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let server = Arc::new(Server {
+            config,
+            data_path: None,
+            table: RwLock::new(table),
+            shared: None,
+            registry: Mutex::new(SubscriptionRegistry::default()),
+            connections: AtomicUsize::new(0),
+            connection_limit: limit,
+            slots: Arc::new(Semaphore::new(limit)),
+            overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
+            next_conn_id: AtomicU64::new(1),
+            shutdown: shutdown_rx,
+        });
+        Ok((server, shutdown_tx))
+    }
+}
+
 /// Why a mutation was not applied.
 #[derive(Debug)]
 pub(crate) enum MutateError<E> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dcrf_protocol::{Action, Multiplexed, Operation, Reply, ReplyAction, Request, RequestId};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
@@ -161,14 +161,35 @@ where
 impl Connection {
     async fn serve(&self, ws: &mut Ws) {
         let mut shutdown = self.server.shutdown.clone();
+        // Replies written since the last flush. They are flushed once no further request is
+        // already readable (or after BATCH of them): pipelined requests cost one flush per
+        // batch, not one per reply, and a reply never waits for a request still to come.
+        let mut unflushed = 0usize;
         loop {
+            let ready = match unflushed {
+                0 => None,
+                n if n >= BATCH => None,
+                _ => ws.next().now_or_never(),
+            };
+            if unflushed > 0 && ready.is_none() {
+                match self.guarded(ws.flush()).await {
+                    Some(false) => unflushed = 0,
+                    Some(true) => return self.close_slow(ws).await,
+                    None => return,
+                }
+            }
             let written = tokio::select! {
                 biased;
                 _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     return close(ws, CloseCode::Away, "server shutting down").await;
                 }
                 _ = self.sink.kill.notified() => return self.close_slow(ws).await,
-                incoming = ws.next() => {
+                incoming = async {
+                    match ready {
+                        Some(incoming) => incoming,
+                        None => ws.next().await,
+                    }
+                } => {
                     let handled = match incoming {
                         None => return,
                         Some(Ok(Message::Text(text))) => {
@@ -205,7 +226,8 @@ impl Connection {
                                 ws.feed(Message::text(frame)).await?;
                             }
                         }
-                        ws.flush().await
+                        unflushed += 1;
+                        Ok(())
                     })
                     .await
                 }
@@ -626,6 +648,11 @@ impl Connection {
             request_id: RequestId::from(request_id.clone()),
             extra: Map::new(),
         };
+        // The common case prints the reply straight to text, without a `Value` in between
+        // (the same keys, in the same order).
+        if stream.is_none() && !self.server.config.faults.missing_errors_key {
+            return reply.to_frame();
+        }
         let mut value = reply.to_value();
         if self.server.config.faults.missing_errors_key
             && let Value::Object(object) = &mut value

@@ -365,3 +365,28 @@ async fn closing_drops_the_subscriptions() {
     b.silence().await;
     server.shutdown().await;
 }
+
+/// Pipelined requests (more than one flush batch of them, sent without waiting) get every
+/// reply, in request order, and the last reply does not wait for a request still to come:
+/// the server flushes once no further request is readable (SPEC §4.3.2).
+#[tokio::test]
+async fn pipelined_retrieves_are_answered_in_order_and_flushed() {
+    let server = start_default().await;
+    let transcript = Transcript::default();
+    let mut a = Client::connect(&server, "/ws/", "a", &transcript).await;
+    const REQUESTS: u64 = 600;
+    for n in 0..REQUESTS {
+        a.send(&format!(
+            r#"{{"action":"retrieve","request_id":{n},"pk":1}}"#
+        ))
+        .await;
+    }
+    for n in 0..REQUESTS {
+        let reply = a.recv().await;
+        assert_eq!(reply["request_id"], json!(n));
+        assert_eq!(reply["response_status"], json!(200));
+    }
+    a.silence().await;
+    a.close().await;
+    server.shutdown().await;
+}
