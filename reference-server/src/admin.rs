@@ -30,9 +30,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use url::Url;
@@ -259,7 +259,8 @@ impl AdminClient {
         }
         let body = match body {
             Some(body) => {
-                request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                request =
+                    request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Bytes::from(serde_json::to_vec(body).map_err(|error| failed(Box::new(error)))?)
             }
             None => Bytes::new(),
@@ -289,7 +290,13 @@ impl AdminClient {
         let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
             .map_err(|_| {
-                failed(format!("no complete response within {} s", REQUEST_TIMEOUT.as_secs()).into())
+                failed(
+                    format!(
+                        "no complete response within {} s",
+                        REQUEST_TIMEOUT.as_secs()
+                    )
+                    .into(),
+                )
             })??;
         let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok((url_text, AdminResponse { status, body }))
