@@ -53,7 +53,10 @@ mod store;
 mod ws;
 
 pub use admin::{AdminClient, AdminResponse};
-pub use config::{Access, Config, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, UserRecord};
+pub use config::{
+    Access, Config, DCRF_MAX_MESSAGE_BYTES, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, Profile,
+    UserRecord,
+};
 pub use error::Error;
 pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
 pub use registry::MemoryStats;

@@ -261,6 +261,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
     let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&server)));
     tracing::info!(
         %local_addr,
+        profile = %server.config.profile,
         max_connections = limit,
         faults = ?server.config.faults.enabled(),
         "serving"
