@@ -44,6 +44,7 @@ pub mod admin;
 mod config;
 mod error;
 mod fd;
+mod pyjson;
 mod registry;
 mod serializer;
 mod server;

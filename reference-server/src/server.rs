@@ -242,12 +242,13 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         );
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let registry = SubscriptionRegistry::new(config.profile);
     let server = Arc::new(Server {
         config,
         data_path,
         table: RwLock::new(table),
         shared,
-        registry: Mutex::new(SubscriptionRegistry::default()),
+        registry: Mutex::new(registry),
         connections: AtomicUsize::new(0),
         connection_limit: limit,
         slots: Arc::new(Semaphore::new(limit)),
