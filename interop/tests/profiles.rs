@@ -282,3 +282,87 @@ fn dcrf_profile_reproduces_the_recorded_frames() {
     );
     assert!(differences.is_empty(), "{} differences", differences.len());
 }
+
+/// Runs the whole suite against an in-process server of `profile`.
+fn run_suite(profile: Profile) -> RunReport {
+    runtime().block_on(async {
+        let server = start(profile).await;
+        let target = Target::interop_layout(server.ws_url());
+        let options = RunOptions {
+            case_deadline: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            global_deadline: Duration::from_secs(300),
+            ..RunOptions::default()
+        };
+        let report = tokio::time::timeout(
+            Duration::from_secs(310),
+            run(&target, &options, |_, _, _| {}),
+        )
+        .await
+        .expect("the run ends within its global deadline")
+        .expect("the run can be made");
+        server.shutdown().await;
+        report
+    })
+}
+
+fn verdicts(report: &RunReport) -> BTreeMap<String, String> {
+    report
+        .cases
+        .iter()
+        .map(|case| (case.id.clone(), case.verdict.label().to_owned()))
+        .collect()
+}
+
+/// Cases where DCRF closes the socket (it crashes) and the `dcrf-1.3.0` profile may be
+/// judged differently, with the reason. Empty: on every case, crash cases included, the
+/// profile gets DCRF's verdict.
+const VERDICT_EXEMPT: &[(&str, &str)] = &[];
+
+#[test]
+fn dcrf_profile_gets_the_verdicts_of_real_dcrf_and_strict_passes_everything() {
+    let expected_text = std::fs::read_to_string(repo_root().join("interop/tests/dcrf-expected.json"))
+        .expect("read dcrf-expected.json");
+    let expected: BTreeMap<String, String> =
+        serde_json::from_str(&expected_text).expect("parse dcrf-expected.json");
+    let dcrf = run_suite(Profile::Dcrf130);
+    let strict = run_suite(Profile::Strict);
+    let (dcrf_verdicts, strict_verdicts) = (verdicts(&dcrf), verdicts(&strict));
+    let mut table = String::from("| case | DCRF 1.3.0 (expected) | dcrf-1.3.0 | strict |\n|---|---|---|---|\n");
+    let mut ids: Vec<&String> = expected.keys().chain(dcrf_verdicts.keys()).collect();
+    ids.sort_by_key(|id| {
+        id.split('.')
+            .map(|part| part.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    });
+    ids.dedup();
+    let mut differences = Vec::new();
+    for id in ids {
+        let cell = |map: &BTreeMap<String, String>| map.get(id).cloned().unwrap_or("-".into());
+        let (want, got) = (cell(&expected), cell(&dcrf_verdicts));
+        table.push_str(&format!("| {id} | {want} | {got} | {} |\n", cell(&strict_verdicts)));
+        if want != got && !VERDICT_EXEMPT.iter().any(|(case, _)| case == id) {
+            let message = dcrf
+                .cases
+                .iter()
+                .find(|case| &case.id == id)
+                .map(|case| case.message.clone())
+                .unwrap_or_default();
+            differences.push(format!("{id}: DCRF {want}, dcrf-1.3.0 {got}: {message}"));
+        }
+    }
+    eprintln!("{table}");
+    assert!(
+        differences.is_empty(),
+        "the dcrf-1.3.0 profile's verdicts differ from DCRF's:\n{}",
+        differences.join("\n")
+    );
+    let not_pass: Vec<String> = strict
+        .cases
+        .iter()
+        .filter(|case| matches!(case.verdict, Verdict::NonStrict | Verdict::Fail))
+        .map(|case| format!("{} {}: {}", case.id, case.verdict.label(), case.message))
+        .collect();
+    assert!(not_pass.is_empty(), "strict is not PASS on:\n{}", not_pass.join("\n"));
+    assert_eq!(strict.exit_code(), 0);
+}
