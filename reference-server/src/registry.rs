@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::pyset::{PySet, python_hash};
 use crate::store::{Applied, user_json};
 use crate::{Faults, Profile, pyjson};
 
@@ -315,6 +316,8 @@ struct Entry {
     /// `dcrf-1.3.0` it joins on subscribe and leaves only on an unsubscribe after an event
     /// of the instance reached it (SPEC §10.5).
     in_group: bool,
+    /// The subscriptions' ids in the slots of DCRF's Python set: the order of its events.
+    order: PySet,
     /// DCRF's per-socket record that a change of the instance reached the socket (created
     /// by the first event, removed by an unsubscribe of the instance). `dcrf-1.3.0` only.
     seen: bool,
@@ -429,6 +432,7 @@ impl SubscriptionRegistry {
                 subscriptions: Vec::new(),
                 in_group: false,
                 seen: false,
+                order: PySet::default(),
             });
         if entry.subscriptions.iter().any(|sub| sub.key == key) {
             entry.in_group = true;
@@ -456,6 +460,7 @@ impl SubscriptionRegistry {
         }
         self.next_subscription += 1;
         entry.in_group = true;
+        entry.order.insert(python_hash(&key), self.next_subscription);
         entry.subscriptions.push(Subscription {
             key,
             raw_id,
@@ -495,6 +500,9 @@ impl SubscriptionRegistry {
                 removed
             }
         };
+        for sub in &removed {
+            entry.order.remove(sub.id);
+        }
         let now_empty = entry.subscriptions.is_empty();
         if now_empty {
             subs.remove(&conn);
@@ -554,6 +562,9 @@ impl SubscriptionRegistry {
                     .into_iter()
                     .partition(|sub| key.as_ref().is_none_or(|key| sub.key == *key));
             entry.subscriptions = kept;
+            for sub in &removed {
+                entry.order.remove(sub.id);
+            }
             let gone = entry.subscriptions.is_empty() && !entry.in_group;
             if gone {
                 subs.remove(&conn);
@@ -622,7 +633,16 @@ impl SubscriptionRegistry {
                     continue;
                 }
                 entry.seen = true;
-                for sub in &entry.subscriptions {
+                // DCRF iterates a Python set; strict keeps the subscription order.
+                let ordered: Vec<&Subscription> = match profile {
+                    Profile::Strict => entry.subscriptions.iter().collect(),
+                    Profile::Dcrf130 => entry
+                        .order
+                        .order()
+                        .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
+                        .collect(),
+                };
+                for sub in ordered {
                     let request_id: &str = if faults.event_without_request_id {
                         "null"
                     } else {
