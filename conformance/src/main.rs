@@ -241,7 +241,7 @@ impl TargetArgs {
         let embedded = if self.names_a_server() {
             None
         } else {
-            let server = EmbeddedServer::start(ServerConfig::default()).await?;
+            let server = EmbeddedServer::start(ServerConfig::strict()).await?;
             eprintln!(
                 "dcrf-conformance: started the reference server at {}",
                 server.ws_url()

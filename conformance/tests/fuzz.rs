@@ -21,7 +21,7 @@ fn with_server<T>(faults: Faults, test: impl FnOnce(&dcrf_conformance::Target) -
     let server = runtime
         .block_on(EmbeddedServer::start(ServerConfig {
             faults,
-            ..ServerConfig::default()
+            ..ServerConfig::strict()
         }))
         .expect("the reference server starts");
     // The fuzzer drives its own runtimes; the server keeps running on this one.

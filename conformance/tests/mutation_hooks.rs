@@ -15,7 +15,7 @@ fn run_with(mutation: impl FnOnce(&Target) -> MutationConfig) -> RunReport {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = EmbeddedServer::start(ServerConfig::default())
+        let server = EmbeddedServer::start(ServerConfig::strict())
             .await
             .expect("the reference server starts");
         let mut target = server.target();

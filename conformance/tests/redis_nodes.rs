@@ -54,7 +54,7 @@ fn on_redis(redis: &RedisServer, prefix: &str) -> ServerConfig {
             url: redis.url(),
             prefix: prefix.to_owned(),
         }),
-        ..ServerConfig::default()
+        ..ServerConfig::strict()
     }
 }
 
@@ -99,7 +99,7 @@ fn two_nodes_on_one_redis_pass_the_whole_suite() {
 
 #[test]
 fn two_nodes_without_redis_fail_the_cross_process_cases() {
-    let configs = vec![ServerConfig::default(), ServerConfig::default()];
+    let configs = vec![ServerConfig::strict(), ServerConfig::strict()];
     let (report, target) = run_nodes(configs, common::options(&CROSS_PROCESS));
     for id in CROSS_PROCESS {
         let (verdict, message) = verdict(&report, id);

@@ -138,7 +138,7 @@ fn refused_handshakes_end_the_run_with_one_line_saying_what_to_check() {
 #[test]
 fn a_foreign_origin_is_refused_by_the_reference_server_and_explained() {
     runtime().block_on(async {
-        let server = EmbeddedServer::start(ServerConfig::default())
+        let server = EmbeddedServer::start(ServerConfig::strict())
             .await
             .expect("starts");
         let output = run_bin(
@@ -282,7 +282,7 @@ fn a_preflight_retrieve_refused_by_permissions_or_not_found_is_explained() {
             &["403", "You do not have permission", "check the credentials"],
         );
 
-        let server = EmbeddedServer::start(ServerConfig::default())
+        let server = EmbeddedServer::start(ServerConfig::strict())
             .await
             .expect("starts");
         let output = run_bin(
@@ -343,7 +343,7 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
 #[test]
 fn a_pk_pointer_that_finds_nothing_is_a_hook_error_quoting_the_answer() {
     runtime().block_on(async {
-        let server = EmbeddedServer::start(ServerConfig::default())
+        let server = EmbeddedServer::start(ServerConfig::strict())
             .await
             .expect("starts");
         let output = run_bin(

@@ -34,7 +34,7 @@ fn run_with_target(
     runtime.block_on(async {
         let server = EmbeddedServer::start(ServerConfig {
             faults,
-            ..ServerConfig::default()
+            ..ServerConfig::strict()
         })
         .await
         .expect("the reference server starts");

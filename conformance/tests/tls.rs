@@ -84,7 +84,7 @@ fn wss_and_https_with_a_private_ca_or_insecure() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = EmbeddedServer::start(ServerConfig::default())
+        let server = EmbeddedServer::start(ServerConfig::strict())
             .await
             .expect("starts");
         let upstream: std::net::SocketAddr = server

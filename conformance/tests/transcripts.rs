@@ -53,7 +53,7 @@ fn reference_server_transcripts() {
         .build()
         .expect("runtime");
     let server = runtime
-        .block_on(EmbeddedServer::start(ServerConfig::default()))
+        .block_on(EmbeddedServer::start(ServerConfig::strict()))
         .expect("the reference server starts");
     let transcripts = runtime.block_on(async {
         tokio::time::timeout(

@@ -44,19 +44,24 @@ impl UserRecord {
     }
 }
 
+/// The largest text message DCRF 1.3.0 accepts (Daphne's `websocket_max_message_size`
+/// and its frame size, 1 MiB), and this server's default `max_frame_bytes` (SPEC §2.2.6).
+pub const DCRF_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// Resource limits. Every limit is enforced with a clear error or close reason.
 ///
 /// Memory is bounded per connection in bytes, not only in items: what a peer makes the
 /// server keep (queued events, subscriptions and their request_ids, frame buffers) has a
 /// ceiling. With the defaults, the worst case for one WebSocket connection is about
-/// **14.1 MiB** of server memory, and about **10.1 MiB** while instances are small:
+/// **97.5 MiB** of server memory, and about **93.5 MiB** while instances are small, most
+/// of it the parsed JSON of one largest message (lower `max_frame_bytes` to lower it):
 ///
 /// | what | bound | default |
 /// | --- | --- | --- |
 /// | outbound queue: event frames waiting, 32 bytes of slot each included | `outbound_queue_bytes` | 4 MiB |
 /// | subscriptions: request_ids (twice) and 128 bytes of bookkeeping each | `max_subscription_bytes_per_connection` | 512 KiB |
 /// | write side: tungstenite's buffer, the frame being written, held twice while it is copied | 16 KiB + 2 × largest event | 4.02 MiB (16 KiB with small instances) |
-/// | read side: read buffer, one message, its parsed JSON while the request is handled | 4 KiB + 89 × `max_frame_bytes` | 5.57 MiB |
+/// | read side: read buffer, one message, its parsed JSON while the request is handled | 4 KiB + 89 × `max_frame_bytes` | 89 MiB |
 ///
 /// Parsed JSON takes up to 88 times its text: an array of one-digit numbers holds a 72-byte
 /// value per 2 bytes of text, each number a heap string (serde_json's
@@ -73,7 +78,8 @@ impl UserRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest incoming WebSocket message (and frame), in bytes; a larger one closes the
-    /// connection with code 1009. Default 64 KiB.
+    /// connection with code 1009. Default 1 MiB, as DCRF (its limit is exactly 1,048,576
+    /// bytes of payload, message and frame alike).
     pub max_frame_bytes: usize,
     /// Most (instance, request_id) subscriptions one connection may hold; one more is
     /// answered with a 429 error reply. Default 1000.
@@ -105,7 +111,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_frame_bytes: 64 * 1024,
+            max_frame_bytes: DCRF_MAX_MESSAGE_BYTES,
             max_subscriptions_per_connection: 1000,
             max_subscription_bytes_per_connection: 512 * 1024,
             max_request_id_bytes: 1024,
@@ -314,9 +320,55 @@ impl FromIterator<Fault> for Faults {
     }
 }
 
+/// Which behaviour the server follows where DCRF 1.3.0 and the SPEC's recommendations part
+/// (SPEC §10; `interop/dcrf/PROFILE-NOTES.md` lists every difference).
+///
+/// The default is [`Profile::Dcrf130`]: client authors develop against this server instead
+/// of Django, so it behaves as the DCRF they will deploy against, quirks included, except
+/// where DCRF crashes (there it still closes with a proper code).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Profile {
+    /// DCRF 1.3.0's observable behaviour: Python's JSON text (`", "` separators,
+    /// `\uXXXX` escapes, `-0` printed `0`, floats as `repr`), boolean subscription
+    /// request_ids, the unsubscribe bookkeeping of SPEC §10.5, subscriptions that survive a
+    /// delete, and close 1011 where DCRF's consumer raises (SPEC §2.3, §10).
+    #[default]
+    #[value(name = "dcrf-1.3.0")]
+    Dcrf130,
+    /// Every SHOULD of the SPEC: malformed input is answered with a 400 error reply and the
+    /// socket stays open, an unsubscribe cancels only what it names, a delete ends the
+    /// subscription, compact JSON text.
+    #[value(name = "strict")]
+    Strict,
+}
+
+impl Profile {
+    /// The command-line name: `dcrf-1.3.0` or `strict`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Dcrf130 => "dcrf-1.3.0",
+            Profile::Strict => "strict",
+        }
+    }
+
+    /// Whether this is the DCRF 1.3.0 profile.
+    pub fn is_dcrf(self) -> bool {
+        self == Profile::Dcrf130
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything `serve` needs besides the listener.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// DCRF 1.3.0's behaviour, or the SPEC's recommendations. Default
+    /// [`Profile::Dcrf130`].
+    pub profile: Profile,
     /// Users the store starts with when there is no data file (or it does not exist yet).
     pub fixture: Vec<UserRecord>,
     /// A JSON file that holds the store: loaded at start when it exists, rewritten
@@ -339,12 +391,24 @@ pub struct Config {
     pub redis: Option<crate::RedisConfig>,
 }
 
+impl Config {
+    /// The default configuration with the [`Profile::Strict`] profile: the SPEC's
+    /// recommended behaviour, as the conformance harness's embedded server runs.
+    pub fn strict() -> Self {
+        Config {
+            profile: Profile::Strict,
+            ..Config::default()
+        }
+    }
+}
+
 /// The default [`Config::head_timeout`].
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            profile: Profile::default(),
             fixture: UserRecord::default_fixture(),
             data_file: None,
             limits: Limits::default(),

@@ -16,9 +16,12 @@
 //! process ([`RedisConfig`], [`ServerHandle::redis_state`]; the crate README says what lives
 //! where and what happens when Redis goes away).
 //!
-//! Where DCRF closes the socket with 1011 on malformed input, this server replies with a
-//! 400 error frame and keeps the socket open (SPEC §2.3.2, §10.3). Every other reply matches
-//! the frames observed on DCRF 1.3.0 (`interop/dcrf/observed/`).
+//! Two profiles ([`Profile`], `Config::profile`). `dcrf-1.3.0`, the default, imitates DCRF
+//! 1.3.0's observable behaviour, quirks included (Python's JSON text, close 1011 where DCRF's
+//! consumer raises, DCRF's subscription bookkeeping), except where DCRF drops the TCP
+//! connection or sends text that is not JSON (SPEC §10.16). `strict` follows every SHOULD of
+//! the SPEC: where DCRF closes the socket with 1011 on malformed input it replies with a 400
+//! error frame and keeps the socket open (SPEC §2.3.2, §10.3).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), dcrf_reference_server::Error> {
@@ -46,6 +49,8 @@ mod error;
 mod fd;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod pyjson;
+mod pyset;
 mod registry;
 mod serializer;
 mod server;
@@ -55,7 +60,10 @@ mod store;
 mod ws;
 
 pub use admin::{AdminClient, AdminResponse};
-pub use config::{Access, Config, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, UserRecord};
+pub use config::{
+    Access, Config, DCRF_MAX_MESSAGE_BYTES, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, Profile,
+    UserRecord,
+};
 pub use error::Error;
 pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
 pub use registry::MemoryStats;

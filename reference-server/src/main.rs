@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dcrf_reference_server::{
-    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, RedisConfig,
+    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, Profile, RedisConfig,
     read_fixture, serve,
 };
 
@@ -83,6 +83,12 @@ struct ServeArgs {
         requires = "redis"
     )]
     redis_prefix: String,
+    /// Behave as DCRF 1.3.0 (the default: what a client will meet in production, quirks
+    /// included, except that where DCRF crashes the socket still gets a proper close code),
+    /// or as the SPEC recommends (strict: every SHOULD, e.g. a 400 error reply instead of
+    /// close 1011 on malformed input). interop/dcrf/PROFILE-NOTES.md lists the differences.
+    #[arg(long, value_enum, value_name = "PROFILE", default_value_t = Profile::Dcrf130)]
+    profile: Profile,
     /// Inject a fault (repeatable), to test a conformance harness. Never in production.
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<Fault>,
@@ -239,6 +245,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .init();
     let limits = limits(&args);
     let mut config = Config {
+        profile: args.profile,
         data_file: args.data,
         faults: args.faults.into_iter().collect(),
         limits,

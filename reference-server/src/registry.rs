@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::Faults;
+use crate::pyset::{PySet, python_hash};
 use crate::store::{Applied, user_json};
+use crate::{Faults, Profile, pyjson};
 
 /// Identifies one WebSocket connection for the life of the server.
 pub(crate) type ConnId = u64;
@@ -308,8 +309,18 @@ struct Entry {
     /// The multiplexer stream the connection subscribed through, if any, as a JSON string
     /// (escaped once here, not per event): events are wrapped with it (SPEC §8.2).
     stream_json: Option<Box<str>>,
-    /// The request_ids, in subscription order.
+    /// The request_ids, in subscription order (DCRF's `subscribed_requests[group]`).
     subscriptions: Vec<Subscription>,
+    /// Whether the connection is in the instance's group, i.e. receives its changes. Under
+    /// `strict` an entry is in the group exactly while it holds a subscription; under
+    /// `dcrf-1.3.0` it joins on subscribe and leaves only on an unsubscribe after an event
+    /// of the instance reached it (SPEC §10.5).
+    in_group: bool,
+    /// The subscriptions' ids in the slots of DCRF's Python set: the order of its events.
+    order: PySet,
+    /// DCRF's per-socket record that a change of the instance reached the socket (created
+    /// by the first event, removed by an unsubscribe of the instance). `dcrf-1.3.0` only.
+    seen: bool,
 }
 
 /// What the broadcaster needs to know about a connection.
@@ -349,6 +360,8 @@ pub(crate) struct SubscriptionLimits {
 /// Every subscription of every connection, keyed by instance.
 #[derive(Debug, Default)]
 pub(crate) struct SubscriptionRegistry {
+    /// Whose bookkeeping and JSON text to follow.
+    profile: Profile,
     by_pk: HashMap<i64, HashMap<ConnId, Entry>>,
     by_conn: HashMap<ConnId, ConnInfo>,
     next_subscription: SubscriptionId,
@@ -357,6 +370,19 @@ pub(crate) struct SubscriptionRegistry {
 }
 
 impl SubscriptionRegistry {
+    /// An empty registry following `profile`.
+    pub(crate) fn new(profile: Profile) -> Self {
+        SubscriptionRegistry {
+            profile,
+            ..SubscriptionRegistry::default()
+        }
+    }
+
+    /// Whether `conn` holds any subscription (a request_id of any instance).
+    pub(crate) fn holds_any(&self, conn: ConnId) -> bool {
+        self.by_conn.get(&conn).is_some_and(|info| info.count > 0)
+    }
+
     /// The queue counters every connection's sink shares.
     pub(crate) fn meter(&self) -> Arc<QueueMeter> {
         Arc::clone(&self.meter)
@@ -388,7 +414,13 @@ impl SubscriptionRegistry {
         limits: SubscriptionLimits,
     ) -> Subscribed {
         let key = SubscriptionKey::of(request_id);
+        let profile = self.profile;
         let info = self.by_conn.entry(conn).or_default();
+        // Groups kept without a request_id (dcrf-1.3.0) count against the subscription limit.
+        let new_group = !info.pks.contains(&pk);
+        if new_group && info.pks.len() >= limits.count {
+            return Subscribed::LimitReached(limits.count);
+        }
         let entry = self
             .by_pk
             .entry(pk)
@@ -396,13 +428,17 @@ impl SubscriptionRegistry {
             .entry(conn)
             .or_insert_with(|| Entry {
                 sink: Arc::clone(sink),
-                stream_json: stream.map(|name| Value::from(&**name).to_string().into()),
+                stream_json: stream.map(|name| render_json(profile, &Value::from(&**name)).into()),
                 subscriptions: Vec::new(),
+                in_group: false,
+                seen: false,
+                order: PySet::default(),
             });
         if entry.subscriptions.iter().any(|sub| sub.key == key) {
+            entry.in_group = true;
             return Subscribed::Ok;
         }
-        let raw_id = request_id.to_string().into_boxed_str();
+        let raw_id = render_json(profile, request_id).into_boxed_str();
         let bytes = subscription_bytes(&key, &raw_id);
         let refused = if info.count >= limits.count {
             Some(Subscribed::LimitReached(limits.count))
@@ -412,7 +448,7 @@ impl SubscriptionRegistry {
             None
         };
         if let Some(refused) = refused {
-            if entry.subscriptions.is_empty()
+            if new_group
                 && let Some(subs) = self.by_pk.get_mut(&pk)
             {
                 subs.remove(&conn);
@@ -423,6 +459,8 @@ impl SubscriptionRegistry {
             return refused;
         }
         self.next_subscription += 1;
+        entry.in_group = true;
+        entry.order.insert(python_hash(&key), self.next_subscription);
         entry.subscriptions.push(Subscription {
             key,
             raw_id,
@@ -462,6 +500,9 @@ impl SubscriptionRegistry {
                 removed
             }
         };
+        for sub in &removed {
+            entry.order.remove(sub.id);
+        }
         let now_empty = entry.subscriptions.is_empty();
         if now_empty {
             subs.remove(&conn);
@@ -478,6 +519,70 @@ impl SubscriptionRegistry {
             }
         }
         removed.iter().map(|sub| sub.id).collect()
+    }
+
+    /// DCRF 1.3.0's `unsubscribe_instance` of the existing instance `pk` (SPEC §10.5,
+    /// PROFILE-NOTES 6.4): if a change of `pk` reached the connection, it leaves the
+    /// instance's group (every request_id of it falls silent until a new subscribe of `pk`
+    /// brings them back); without `request_id` the request_ids of `pk` are dropped; with
+    /// one, it is removed from **every** instance. Returns the cancelled subscriptions, and
+    /// the ones silenced, whose queued events are dropped.
+    pub(crate) fn unsubscribe_dcrf(
+        &mut self,
+        conn: ConnId,
+        pk: i64,
+        request_id: Option<&Value>,
+    ) -> Vec<SubscriptionId> {
+        let mut cancelled = Vec::new();
+        if let Some(entry) = self.by_pk.get_mut(&pk).and_then(|subs| subs.get_mut(&conn))
+            && entry.seen
+        {
+            entry.seen = false;
+            entry.in_group = false;
+            cancelled.extend(entry.subscriptions.iter().map(|sub| sub.id));
+        }
+        let pks: Vec<i64> = match request_id {
+            None => vec![pk],
+            Some(_) => self
+                .by_conn
+                .get(&conn)
+                .map(|info| info.pks.iter().copied().collect())
+                .unwrap_or_default(),
+        };
+        let key = request_id.map(SubscriptionKey::of);
+        for group in pks {
+            let Some(subs) = self.by_pk.get_mut(&group) else {
+                continue;
+            };
+            let Some(entry) = subs.get_mut(&conn) else {
+                continue;
+            };
+            let (removed, kept): (Vec<Subscription>, Vec<Subscription>) =
+                std::mem::take(&mut entry.subscriptions)
+                    .into_iter()
+                    .partition(|sub| key.as_ref().is_none_or(|key| sub.key == *key));
+            entry.subscriptions = kept;
+            for sub in &removed {
+                entry.order.remove(sub.id);
+            }
+            let gone = entry.subscriptions.is_empty() && !entry.in_group;
+            if gone {
+                subs.remove(&conn);
+                if subs.is_empty() {
+                    self.by_pk.remove(&group);
+                }
+            }
+            if let Some(info) = self.by_conn.get_mut(&conn) {
+                if gone {
+                    info.pks.remove(&group);
+                }
+                for sub in &removed {
+                    info.forget(sub);
+                }
+            }
+            cancelled.extend(removed.iter().map(|sub| sub.id));
+        }
+        cancelled
     }
 
     /// Drops every subscription of a closed connection (SPEC §2.4.2).
@@ -504,31 +609,51 @@ impl SubscriptionRegistry {
     /// frame per (connection, request_id) (SPEC §5.7.1). The data is serialized once; each
     /// subscriber's request_id is spliced into the pre-rendered frame.
     pub(crate) fn publish(&mut self, change: &Applied, faults: &Faults) {
+        let profile = self.profile;
         let (pk, body_prefix) = match change {
             Applied::Saved(user) => {
-                let data = user_json(user).to_string();
-                (user.id, event_prefix(&data, "update", 200, faults))
+                let data = render_json(profile, &user_json(user));
+                (user.id, event_prefix(profile, &data, "update", 200, faults))
             }
             Applied::Deleted(pk) => {
                 if faults.drop_delete_event {
-                    self.forget_instance(*pk);
+                    if !profile.is_dcrf() {
+                        self.forget_instance(*pk);
+                    }
                     return;
                 }
-                let data = format!("{{\"pk\":{pk}}}");
-                (*pk, event_prefix(&data, "delete", 204, faults))
+                let data = render_json(profile, &serde_json::json!({ "pk": pk }));
+                (*pk, event_prefix(profile, &data, "delete", 204, faults))
             }
         };
         let copies = if faults.duplicate_event { 2 } else { 1 };
-        if let Some(subs) = self.by_pk.get(&pk) {
-            for entry in subs.values() {
-                for sub in &entry.subscriptions {
+        if let Some(subs) = self.by_pk.get_mut(&pk) {
+            for entry in subs.values_mut() {
+                if !entry.in_group {
+                    continue;
+                }
+                entry.seen = true;
+                // DCRF iterates a Python set; strict keeps the subscription order.
+                let ordered: Vec<&Subscription> = match profile {
+                    Profile::Strict => entry.subscriptions.iter().collect(),
+                    Profile::Dcrf130 => entry
+                        .order
+                        .order()
+                        .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
+                        .collect(),
+                };
+                for sub in ordered {
                     let request_id: &str = if faults.event_without_request_id {
                         "null"
                     } else {
                         &sub.raw_id
                     };
-                    let frame =
-                        render_event(&body_prefix, request_id, entry.stream_json.as_deref());
+                    let frame = render_event(
+                        profile,
+                        &body_prefix,
+                        request_id,
+                        entry.stream_json.as_deref(),
+                    );
                     for _ in 1..copies {
                         entry.sink.push(sub.id, frame.clone());
                     }
@@ -536,8 +661,10 @@ impl SubscriptionRegistry {
                 }
             }
         }
-        if matches!(change, Applied::Deleted(_)) {
+        if matches!(change, Applied::Deleted(_)) && !profile.is_dcrf() {
             // No further event for a deleted instance (SPEC §5.6.2); pks are never reused.
+            // DCRF keeps the subscription: a row inserted again with the pk reaches it
+            // (SPEC §10.9).
             self.forget_instance(pk);
         }
     }
@@ -556,21 +683,44 @@ impl SubscriptionRegistry {
     }
 }
 
+/// A value's JSON text: compact under `strict`, Python's under `dcrf-1.3.0` (a value it
+/// cannot print, which a subscription never holds, falls back to the compact text).
+pub(crate) fn render_json(profile: Profile, value: &Value) -> String {
+    match profile {
+        Profile::Strict => value.to_string(),
+        Profile::Dcrf130 => pyjson::to_string(value).unwrap_or_else(|_| value.to_string()),
+    }
+}
+
 /// Everything of an event frame up to the value of `request_id`.
-fn event_prefix(data: &str, action: &str, status: u16, faults: &Faults) -> String {
+fn event_prefix(profile: Profile, data: &str, action: &str, status: u16, faults: &Faults) -> String {
+    let (colon, comma) = separators(profile);
     let errors = if faults.missing_errors_key {
-        ""
+        String::new()
     } else {
-        "\"errors\":[],"
+        format!("\"errors\"{colon}[]{comma}")
     };
     format!(
-        "{{{errors}\"data\":{data},\"action\":\"{action}\",\"response_status\":{status},\"request_id\":"
+        "{{{errors}\"data\"{colon}{data}{comma}\"action\"{colon}\"{action}\"{comma}\"response_status\"{colon}{status}{comma}\"request_id\"{colon}"
     )
+}
+
+/// The key and item separators of a profile's JSON text.
+fn separators(profile: Profile) -> (&'static str, &'static str) {
+    match profile {
+        Profile::Strict => (":", ","),
+        Profile::Dcrf130 => (": ", ", "),
+    }
 }
 
 /// The frame of one subscriber: `prefix` + request_id, wrapped for the multiplexer when
 /// `stream_json` (the stream name as a JSON string) is given.
-fn render_event(prefix: &str, request_id: &str, stream_json: Option<&str>) -> String {
+fn render_event(
+    profile: Profile,
+    prefix: &str,
+    request_id: &str,
+    stream_json: Option<&str>,
+) -> String {
     match stream_json {
         None => {
             let mut frame = String::with_capacity(prefix.len() + request_id.len() + 1);
@@ -582,9 +732,13 @@ fn render_event(prefix: &str, request_id: &str, stream_json: Option<&str>) -> St
         Some(stream) => {
             let mut frame =
                 String::with_capacity(prefix.len() + request_id.len() + stream.len() + 24);
-            frame.push_str("{\"stream\":");
+            let (colon, comma) = separators(profile);
+            frame.push_str("{\"stream\"");
+            frame.push_str(colon);
             frame.push_str(stream);
-            frame.push_str(",\"payload\":");
+            frame.push_str(comma);
+            frame.push_str("\"payload\"");
+            frame.push_str(colon);
             frame.push_str(prefix);
             frame.push_str(request_id);
             frame.push_str("}}");
@@ -620,7 +774,7 @@ mod tests {
 
     #[test]
     fn fan_out_one_frame_per_pair() {
-        let mut registry = SubscriptionRegistry::default();
+        let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = ConnSink::new(16, 1 << 20, registry.meter());
         assert_eq!(
             registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS),
@@ -655,7 +809,7 @@ mod tests {
 
     #[test]
     fn unsubscribe_discards_the_queued_events_of_the_cancelled_subscription_only() {
-        let mut registry = SubscriptionRegistry::default();
+        let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = ConnSink::new(100, 1 << 20, registry.meter());
         registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS);
         registry.subscribe(1, &sink, None, 7, &json!(12), LIMITS);
@@ -716,7 +870,7 @@ mod tests {
 
     #[test]
     fn limit() {
-        let mut registry = SubscriptionRegistry::default();
+        let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = sink(16, 1 << 20);
         let one = SubscriptionLimits {
             count: 1,
@@ -737,7 +891,7 @@ mod tests {
 
     #[test]
     fn subscription_bytes_limit() {
-        let mut registry = SubscriptionRegistry::default();
+        let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = sink(16, 1 << 20);
         let limits = SubscriptionLimits {
             count: 100,

@@ -270,12 +270,13 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         );
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let registry = SubscriptionRegistry::new(config.profile);
     let server = Arc::new(Server {
         config,
         data_path,
         table: RwLock::new(table),
         shared,
-        registry: Mutex::new(SubscriptionRegistry::default()),
+        registry: Mutex::new(registry),
         connections: AtomicUsize::new(0),
         connection_limit: limit,
         slots: Arc::new(Semaphore::new(limit)),
@@ -289,6 +290,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
     let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&server)));
     tracing::info!(
         %local_addr,
+        profile = %server.config.profile,
         max_connections = limit,
         faults = ?server.config.faults.enabled(),
         "serving"

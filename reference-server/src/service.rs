@@ -53,8 +53,15 @@ pub(crate) async fn handle(
     } else if let Some(endpoint) = Endpoint::from_path(&path) {
         websocket(&ctx, request, endpoint)
     } else if has_token(request.headers(), header::UPGRADE, "websocket") {
+        // channels' URLRouter raises on a path without a route and Daphne answers 500
+        // (PROFILE-NOTES 1.7); the SPEC recommends 404 (SPEC §2.1).
+        let status = if ctx.server.config.profile.is_dcrf() {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::NOT_FOUND
+        };
         error(
-            StatusCode::NOT_FOUND,
+            status,
             format!("no WebSocket endpoint at {path}; try /ws/, /ws/full/ or /ws/multiplexed/"),
         )
     } else if path == "/admin/users" || path.starts_with("/admin/users/") {

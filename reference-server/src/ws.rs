@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
+use crate::{Profile, pyjson};
 use crate::serializer::{Mode, lookup_pk, python_str, validate};
 use crate::server::{MutateError, Server};
 use crate::store::{Applied, Mutation, user_json};
@@ -75,6 +76,9 @@ struct Handled {
     /// Write a batch of queued events before the frames (an unsubscribe under
     /// `Fault::EventsAfterUnsubscribeBacklog`: the old behaviour).
     drain_first: bool,
+    /// Close the socket with 1011 after the frames, answering nothing more: where DCRF
+    /// 1.3.0's consumer raises (`dcrf-1.3.0` profile, SPEC §2.3, §10).
+    crash: bool,
 }
 
 impl Handled {
@@ -82,6 +86,15 @@ impl Handled {
         Handled {
             frames: vec![frame],
             drain_first: false,
+            crash: false,
+        }
+    }
+
+    /// No reply; the socket closes with 1011.
+    fn crash() -> Handled {
+        Handled {
+            crash: true,
+            ..Handled::default()
         }
     }
 }
@@ -91,6 +104,8 @@ struct Outcome {
     status: u16,
     errors: Vec<Value>,
     data: Value,
+    /// No reply: close with 1011 where DCRF's action raises (`dcrf-1.3.0` only).
+    crash: bool,
 }
 
 impl Outcome {
@@ -99,6 +114,7 @@ impl Outcome {
             status,
             errors: Vec::new(),
             data,
+            crash: false,
         }
     }
 
@@ -107,6 +123,14 @@ impl Outcome {
             status,
             errors: vec![Value::String(message.into())],
             data: Value::Null,
+            crash: false,
+        }
+    }
+
+    fn crash() -> Outcome {
+        Outcome {
+            crash: true,
+            ..Outcome::error(500, "")
         }
     }
 
@@ -203,17 +227,21 @@ impl Connection {
                             }
                             self.handle_text(text.as_str()).await
                         }
-                        Some(Ok(Message::Binary(_))) => Handled::frame(self.render(
+                        Some(Ok(Message::Binary(_))) => self.malformed(
                             &Value::Null,
                             &Value::Null,
                             Outcome::error(400, "Binary frames are not supported: send each request as a JSON object in a text frame."),
                             None,
-                        )),
+                        ),
                         Some(Ok(_)) => continue,
                         Some(Err(error)) => return self.read_failed(ws, error).await,
                     };
                     if self.server.config.faults.silent {
                         continue;
+                    }
+                    if handled.crash {
+                        tracing::debug!(conn = self.id, "closing with 1011 where DCRF's consumer raises");
+                        return close(ws, CloseCode::Error, "").await;
                     }
                     self.guarded(async {
                         if handled.drain_first {
@@ -305,20 +333,24 @@ impl Connection {
         let value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(error) => {
-                return Handled::frame(self.render(
+                return self.malformed(
                     &Value::Null,
                     &Value::Null,
                     Outcome::error(400, format!("Invalid JSON: {error}.")),
                     None,
-                ));
+                );
             }
         };
+        // Python's json.loads refuses an integer of more than 4,300 digits (SPEC §10.15).
+        if self.profile().is_dcrf() && !pyjson::parses_in_python(&value) {
+            return Handled::crash();
+        }
         if self.endpoint != Endpoint::Multiplexed {
             return self.handle_request(value, None).await;
         }
         // SPEC §8: {"stream": NAME, "payload": REQUEST}.
         let Value::Object(mut envelope) = value else {
-            return Handled::frame(self.render(
+            return self.malformed(
                 &Value::Null,
                 &Value::Null,
                 Outcome::error(
@@ -329,13 +361,13 @@ impl Connection {
                     ),
                 ),
                 None,
-            ));
+            );
         };
         let stream = match envelope.get("stream") {
             Some(Value::String(stream)) => stream.clone(),
             _ => {
                 let (action, request_id) = echo_of(&envelope);
-                return Handled::frame(self.render(
+                return self.malformed(
                     &action,
                     &request_id,
                     Outcome::error(
@@ -343,7 +375,7 @@ impl Connection {
                         "A multiplexed frame needs \"stream\", a string: send {\"stream\": \"users\", \"payload\": REQUEST}.",
                     ),
                     None,
-                ));
+                );
             }
         };
         let stream: Arc<str> = Arc::from(stream);
@@ -356,23 +388,27 @@ impl Connection {
             if self.server.config.faults.ignore_unknown_stream {
                 return Handled::default();
             }
-            return Handled::frame(self.render(
+            // channelsmultiplexer raises on a stream it does not know (SPEC §8.3, §10.8).
+            if self.profile().is_dcrf() {
+                return Handled::crash();
+            }
+            return self.reply(
                 &action,
                 &request_id,
                 Outcome::error(404, format!("Unknown stream \"{stream}\": this server offers the stream \"{USERS_STREAM}\".")),
                 Some(&stream),
-            ));
+            );
         }
         match payload {
             Some(payload @ Value::Object(_)) => self.handle_request(payload, Some(stream)).await,
             other => {
                 let found = other.as_ref().map_or("nothing", json_type);
-                Handled::frame(self.render(
+                self.malformed(
                     &Value::Null,
                     &Value::Null,
                     Outcome::error(400, format!("The payload of a multiplexed frame must be a JSON object (a request), found {found}.")),
                     Some(&stream),
-                ))
+                )
             }
         }
     }
@@ -385,22 +421,31 @@ impl Connection {
                 "A request must be a JSON object, found {}.",
                 json_type(&value)
             );
-            return Handled::frame(self.render(
+            return self.malformed(
                 &Value::Null,
                 &Value::Null,
                 Outcome::error(400, message),
                 stream_ref,
-            ));
+            );
         };
         let request_id = object.get("request_id").cloned().unwrap_or(Value::Null);
         let action_value = match object.get("action") {
             // SPEC §7.2
             None => {
                 let outcome = Outcome::error(405, "Unable to find action in message body.");
-                return Handled::frame(self.render(&Value::Null, &request_id, outcome, stream_ref));
+                return self.reply(&Value::Null, &request_id, outcome, stream_ref);
             }
             Some(action) => action.clone(),
         };
+        // DCRF's permission check gets every argument as a keyword argument: these names
+        // clash with its own parameters and raise, whatever the action (PROFILE-NOTES 4.7).
+        if self.profile().is_dcrf()
+            && ["self", "scope", "consumer"]
+                .iter()
+                .any(|name| object.contains_key(*name))
+        {
+            return Handled::crash();
+        }
         let action = match &action_value {
             Value::String(name) => Action::from_name(name),
             Value::Array(_) | Value::Object(_) => {
@@ -408,12 +453,12 @@ impl Connection {
                     "\"action\" must be a string, found {}.",
                     json_type(&action_value)
                 );
-                return Handled::frame(self.render(
+                return self.malformed(
                     &action_value,
                     &request_id,
                     Outcome::error(400, message),
                     stream_ref,
-                ));
+                );
             }
             // DCRF answers a scalar action it cannot dispatch like any unknown one (SPEC §4.2.2).
             other => {
@@ -421,41 +466,44 @@ impl Connection {
                     405,
                     format!("Method \"{}\" not allowed.", python_str(other)),
                 );
-                return Handled::frame(self.render(
+                return self.reply(
                     &action_value,
                     &request_id,
                     outcome,
                     stream_ref,
-                ));
+                );
             }
         };
         if !self.endpoint.offers(&action) {
             // SPEC §7.1
             let outcome = Outcome::error(405, format!("Method \"{action}\" not allowed."));
-            return Handled::frame(self.render(&action_value, &request_id, outcome, stream_ref));
+            return self.reply(&action_value, &request_id, outcome, stream_ref);
         }
         let request = match Request::from_value(Value::Object(object)) {
             Ok(request) => request,
             Err(error) => {
                 let outcome = Outcome::error(400, format!("Malformed request: {error}."));
-                return Handled::frame(self.render(
+                return self.malformed(
                     &action_value,
                     &request_id,
                     outcome,
                     stream_ref,
-                ));
+                );
             }
         };
-        let operation = match request.operation(dcrf_protocol::DEFAULT_LOOKUP_FIELD) {
+        if self.profile().is_dcrf() && clashes_with_dcrf_parameter(&action, &request) {
+            return Handled::crash();
+        }
+        let operation = match self.operation(&request) {
             Ok(operation) => operation,
             Err(error) => {
                 let outcome = Outcome::error(400, malformed_message(&action, &error));
-                return Handled::frame(self.render(
+                return self.malformed(
                     &action_value,
                     &request_id,
                     outcome,
                     stream_ref,
-                ));
+                );
             }
         };
         let is_unsubscribe = matches!(operation, Operation::UnsubscribeInstance { .. });
@@ -466,6 +514,9 @@ impl Connection {
                 stream.as_ref(),
             )
             .await;
+        if outcome.crash {
+            return Handled::crash();
+        }
         let mut reply_action = action_value;
         let faults = &self.server.config.faults;
         if action == Action::Retrieve && faults.retrieve_action_list {
@@ -477,10 +528,24 @@ impl Connection {
         {
             outcome.status = 200;
         }
-        Handled {
-            frames: vec![self.render(&reply_action, &request_id, outcome, stream_ref)],
-            drain_first: is_unsubscribe && faults.events_after_unsubscribe_backlog,
+        let mut handled = self.reply(&reply_action, &request_id, outcome, stream_ref);
+        handled.drain_first = is_unsubscribe && faults.events_after_unsubscribe_backlog;
+        handled
+    }
+
+    /// The request's operation. Under `dcrf-1.3.0` a subscribe_instance takes any
+    /// request_id but null (booleans are set members, SPEC §5.3.6; an array or an object
+    /// is refused by the action itself, after the lookup).
+    fn operation<'r>(&self, request: &'r Request) -> Result<Operation<'r>, dcrf_protocol::Error> {
+        if self.profile().is_dcrf()
+            && request.action == Action::SubscribeInstance
+            && let Some(request_id) = &request.request_id
+            && !request_id.as_value().is_null()
+            && let Some(lookup) = request.args.get(dcrf_protocol::DEFAULT_LOOKUP_FIELD)
+        {
+            return Ok(Operation::SubscribeInstance { lookup, request_id });
         }
+        request.operation(dcrf_protocol::DEFAULT_LOOKUP_FIELD)
     }
 
     async fn perform(
@@ -508,6 +573,10 @@ impl Connection {
                     }
                     return Outcome::not_found();
                 };
+                // DCRF adds the request_id to a Python set: an array or an object raises.
+                if matches!(request_id.as_value(), Value::Array(_) | Value::Object(_)) {
+                    return Outcome::crash();
+                }
                 let limits = &server.config.limits;
                 // The request_id is kept for the life of the subscription: bound its size.
                 let id_bytes = json_len(request_id.as_value());
@@ -562,7 +631,20 @@ impl Connection {
                 if !faults.event_after_unsubscribe {
                     // A null request_id is Python's None: the same as none at all.
                     let request_id = request_id.filter(|id| !id.is_null());
-                    let cancelled = server.registry().unsubscribe(self.id, pk, request_id);
+                    let mut registry = server.registry();
+                    let cancelled = match self.profile() {
+                        Profile::Strict => registry.unsubscribe(self.id, pk, request_id),
+                        Profile::Dcrf130 => {
+                            // Removing an unhashable request_id from a non-empty set raises.
+                            let unhashable = request_id
+                                .is_some_and(|id| matches!(id, Value::Array(_) | Value::Object(_)));
+                            if unhashable && registry.holds_any(self.id) {
+                                return Outcome::crash();
+                            }
+                            registry.unsubscribe_dcrf(self.id, pk, request_id)
+                        }
+                    };
+                    drop(registry);
                     drop(table);
                     if cancelled.is_empty() && faults.unsubscribe_unknown_404 {
                         return Outcome::not_found();
@@ -589,9 +671,17 @@ impl Connection {
             }
             // SPEC §6.2
             Operation::Create { data } => {
+                // The seed serializer's create() reads validated_data['email'] (SPEC §10.7).
+                let raises_without_email = self.profile().is_dcrf()
+                    && data.as_object().is_some_and(|data| !data.contains_key("email"));
                 let result = server
                     .mutate(|table| {
-                        validate(table, Mode::Create, None, data).map_err(validation_error)
+                        let mutation =
+                            validate(table, Mode::Create, None, data).map_err(validation_error)?;
+                        if raises_without_email {
+                            return Err(Outcome::crash());
+                        }
+                        Ok(mutation)
                     })
                     .await;
                 applied(result, 201)
@@ -631,15 +721,50 @@ impl Connection {
         }
     }
 
+    /// The answer to malformed input (SPEC §2.3): a 400 error reply under `strict`, close
+    /// 1011 (no reply) under `dcrf-1.3.0`, where DCRF's consumer raises.
+    fn malformed(
+        &self,
+        action: &Value,
+        request_id: &Value,
+        outcome: Outcome,
+        stream: Option<&str>,
+    ) -> Handled {
+        if self.profile().is_dcrf() {
+            return Handled::crash();
+        }
+        self.reply(action, request_id, outcome, stream)
+    }
+
+    fn profile(&self) -> Profile {
+        self.server.config.profile
+    }
+
+    /// One reply frame; under `dcrf-1.3.0` a reply Python could not print (a number that
+    /// overflows a double) closes with 1011 instead.
+    fn reply(
+        &self,
+        action: &Value,
+        request_id: &Value,
+        outcome: Outcome,
+        stream: Option<&str>,
+    ) -> Handled {
+        match self.render(action, request_id, outcome, stream) {
+            Some(frame) => Handled::frame(frame),
+            None => Handled::crash(),
+        }
+    }
+
     /// Renders a reply in DCRF's key order (errors, data, action, response_status,
-    /// request_id), wrapped for its stream when multiplexed.
+    /// request_id), wrapped for its stream when multiplexed; `None` when the profile's JSON
+    /// cannot print it.
     fn render(
         &self,
         action: &Value,
         request_id: &Value,
         outcome: Outcome,
         stream: Option<&str>,
-    ) -> String {
+    ) -> Option<String> {
         let reply = Reply {
             errors: outcome.errors,
             data: outcome.data,
@@ -659,11 +784,13 @@ impl Connection {
         {
             object.shift_remove("errors");
         }
-        match stream {
-            None => value.to_string(),
-            Some(stream) => {
-                serde_json::to_string(&Multiplexed::new(stream, value)).unwrap_or_default()
-            }
+        let value = match stream {
+            None => value,
+            Some(stream) => serde_json::to_value(Multiplexed::new(stream, value)).ok()?,
+        };
+        match self.profile() {
+            Profile::Strict => Some(value.to_string()),
+            Profile::Dcrf130 => pyjson::to_string(&value).ok(),
         }
     }
 }
@@ -673,6 +800,7 @@ fn validation_error(errors: Value) -> Outcome {
         status: 400,
         errors: vec![errors],
         data: Value::Null,
+        crash: false,
     }
 }
 
@@ -686,6 +814,22 @@ fn applied(result: Result<Applied, MutateError<Outcome>>, status: u16) -> Outcom
             Outcome::error(500, "Internal server error: the change could not be saved.")
         }
     }
+}
+
+/// Whether an argument name clashes with a parameter of the DCRF method that runs `action`
+/// (`queryset` of the lookup actions and list, `instance` of delete, `serializer` of create,
+/// update and patch): DCRF raises (PROFILE-NOTES 4.7).
+fn clashes_with_dcrf_parameter(action: &Action, request: &Request) -> bool {
+    let names: &[&str] = match action {
+        Action::Retrieve | Action::SubscribeInstance | Action::UnsubscribeInstance | Action::List => {
+            &["queryset"]
+        }
+        Action::Update | Action::Patch => &["queryset", "serializer"],
+        Action::Delete => &["queryset", "instance"],
+        Action::Create => &["serializer"],
+        Action::Other(_) => &[],
+    };
+    names.iter().any(|name| request.args.contains_key(*name))
 }
 
 /// The 400 message for a request of a known action without what it needs (SPEC §2.3).

@@ -160,7 +160,7 @@ async fn an_ipv6_literal_reaches_the_server() {
     };
     let server = within(
         "serve",
-        dcrf_reference_server::serve(listener, Config::default()),
+        dcrf_reference_server::serve(listener, Config::strict()),
     )
     .await
     .expect("serve");

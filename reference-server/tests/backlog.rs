@@ -147,7 +147,7 @@ async fn unsubscribe_after_backlog(server: &ServerHandle) -> (Vec<Value>, usize)
 /// Defect 1: with a backlog of 700 events, no event of the subscription follows the 204.
 #[tokio::test]
 async fn no_event_follows_the_unsubscribe_reply_after_a_backlog() {
-    let server = start(Config::default()).await;
+    let server = start(Config::strict()).await;
     let (after, before) = unsubscribe_after_backlog(&server).await;
     assert!(
         after.is_empty(),
@@ -166,7 +166,7 @@ async fn no_event_follows_the_unsubscribe_reply_after_a_backlog() {
 async fn fault_events_after_unsubscribe_backlog_sends_events_after_the_reply() {
     let server = start(Config {
         faults: [Fault::EventsAfterUnsubscribeBacklog].into_iter().collect(),
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let (after, _) = unsubscribe_after_backlog(&server).await;
@@ -182,7 +182,7 @@ async fn fault_events_after_unsubscribe_backlog_sends_events_after_the_reply() {
 #[tokio::test]
 async fn large_request_ids_stay_within_the_subscription_and_queue_bounds() {
     let limits = Limits::default();
-    let server = start(Config::default()).await;
+    let server = start(Config::strict()).await;
     let mut sockets = Vec::new();
     for _ in 0..5 {
         sockets.push(connect(&server, "/ws/").await);
@@ -276,7 +276,7 @@ async fn large_request_ids_stay_within_the_subscription_and_queue_bounds() {
 #[tokio::test]
 async fn non_reading_subscribers_of_large_instances_are_closed_at_the_byte_bound() {
     let limits = Limits::default();
-    let server = start(Config::default()).await;
+    let server = start(Config::strict()).await;
     let admin = AdminClient::new(&server.http_url()).expect("admin url");
     let mut subscribers = Vec::new();
     for n in 0..4 {
@@ -335,7 +335,7 @@ async fn a_slow_consumer_that_reads_late_gets_its_1008_close_frame() {
             outbound_queue_bytes: 1024 * 1024,
             ..Limits::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let admin = AdminClient::new(&server.http_url()).expect("admin url");

@@ -157,7 +157,7 @@ async fn library_shutdown_sends_1001_and_keeps_the_data() {
     let data = dir.path().join("users.json");
     let config = Config {
         data_file: Some(data.clone()),
-        ..Config::default()
+        ..Config::strict()
     };
     let server = start(config.clone()).await;
     let t = Transcript::default();

@@ -12,7 +12,7 @@ use dcrf_reference_server::{AdminClient, Config, serve};
 fn config(data: &Path) -> Config {
     Config {
         data_file: Some(data.to_owned()),
-        ..Config::default()
+        ..Config::strict()
     }
 }
 

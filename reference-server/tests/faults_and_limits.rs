@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 async fn with_fault(fault: Fault) -> dcrf_reference_server::ServerHandle {
     start(Config {
         faults: [fault].into_iter().collect(),
-        ..Config::default()
+        ..Config::strict()
     })
     .await
 }
@@ -122,7 +122,7 @@ async fn subscription_limit_is_a_429() {
             max_subscriptions_per_connection: 2,
             ..Limits::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let t = Transcript::default();
@@ -148,7 +148,7 @@ async fn connection_limit_is_an_http_503() {
             max_connections: 1,
             ..Limits::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let t = Transcript::default();
@@ -170,7 +170,7 @@ async fn slow_consumer_is_closed_with_1008() {
             outbound_queue_frames: 4,
             ..Limits::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let t = Transcript::default();

@@ -198,7 +198,7 @@ async fn allow_origin_and_allow_host_extend_the_lists() {
             allowed_hosts: vec!["dcrf.test".into()],
             admin_token: None,
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     assert_eq!(
@@ -218,7 +218,7 @@ async fn allow_origin_and_allow_host_extend_the_lists() {
             allowed_origins: vec!["*".into()],
             ..Access::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     assert_eq!(
@@ -235,7 +235,7 @@ async fn the_admin_token_is_required_when_set() {
             admin_token: Some("s3cret".into()),
             ..Access::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let anonymous = AdminClient::new(&server.http_url()).expect("url");
@@ -416,7 +416,7 @@ async fn past_the_connection_limit_health_and_admin_stay_reachable() {
             max_connections: N,
             ..Limits::default()
         },
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     let t = Transcript::default();
@@ -454,7 +454,7 @@ async fn past_the_connection_limit_health_and_admin_stay_reachable() {
 async fn slowloris_is_closed_after_the_head_timeout() {
     let server = start(Config {
         head_timeout: Duration::from_millis(300),
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     // Half a head, then nothing; and a connection that never sends a byte.
@@ -489,7 +489,7 @@ async fn shutdown_does_not_wait_for_idle_connections() {
     let server = start(Config {
         // Long enough that the head timeout is not what closes them.
         head_timeout: Duration::from_secs(60),
-        ..Config::default()
+        ..Config::strict()
     })
     .await;
     // An idle connection that never sent a byte, and a kept-alive one after a request.

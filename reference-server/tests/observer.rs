@@ -331,7 +331,7 @@ async fn oversized_frame_closes_with_1009() {
     let mut a = Client::connect(&server, "/ws/", "A", &t).await;
     let big = format!(
         r#"{{"action":"retrieve","request_id":1,"pk":1,"pad":"{}"}}"#,
-        "x".repeat(70 * 1024)
+        "x".repeat(1024 * 1024)
     );
     common::within("send", async {
         a.send(&big).await;
@@ -339,7 +339,7 @@ async fn oversized_frame_closes_with_1009() {
     .await;
     let (code, reason) = a.recv_close().await;
     assert_eq!(code, 1009);
-    assert!(reason.contains("65536"), "{reason}");
+    assert!(reason.contains("1048576"), "{reason}");
     server.shutdown().await;
 }
 

@@ -32,7 +32,7 @@ fn config(redis: &RedisServer, prefix: &str) -> Config {
             url: redis.url(),
             prefix: prefix.to_owned(),
         }),
-        ..Config::default()
+        ..Config::strict()
     }
 }
 
@@ -266,7 +266,7 @@ async fn an_unreachable_redis_or_a_data_file_refuses_to_start() {
         .expect("bind");
     let config = Config {
         redis: Some(RedisConfig::new(format!("redis://127.0.0.1:{port}"))),
-        ..Config::default()
+        ..Config::strict()
     };
     let error = within("serve", serve(listener, config.clone()))
         .await

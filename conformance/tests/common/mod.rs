@@ -22,7 +22,7 @@ pub(crate) fn run_embedded(
         let mut started = Vec::new();
         for _ in 0..servers {
             started.push(
-                EmbeddedServer::start(ServerConfig::default())
+                EmbeddedServer::start(ServerConfig::strict())
                     .await
                     .expect("the reference server starts"),
             );

@@ -38,7 +38,7 @@ pub async fn start(config: Config) -> ServerHandle {
 }
 
 pub async fn start_default() -> ServerHandle {
-    start(Config::default()).await
+    start(Config::strict()).await
 }
 
 /// A transcript shared by the clients of one test: what each sent and received, in order.
