@@ -773,10 +773,14 @@ impl Connection {
             request_id: RequestId::from(request_id.clone()),
             extra: Map::new(),
         };
-        // The common case prints the reply straight to text, without a `Value` in between
-        // (the same keys, in the same order).
-        if stream.is_none() && !self.server.config.faults.missing_errors_key {
-            return reply.to_frame();
+        // The strict profile's common case prints the reply straight to text, without a
+        // `Value` in between (the same keys, in the same order); dcrf-1.3.0 prints Python's
+        // JSON text below.
+        if stream.is_none()
+            && !self.server.config.faults.missing_errors_key
+            && matches!(self.profile(), Profile::Strict)
+        {
+            return Some(reply.to_frame());
         }
         let mut value = reply.to_value();
         if self.server.config.faults.missing_errors_key
