@@ -105,7 +105,7 @@ wait_for_line() {
 # admin API's base URL) and PID (the server process itself: serve.sh exec's into the
 # Python process running Daphne).
 start_reference() {
-    RUST_LOG=warn "$SERVER" --listen 127.0.0.1:0 >"$OUT/reference-server.out" 2>"$OUT/reference-server.err" &
+    RUST_LOG=warn "$SERVER" --profile "${PROFILE:-strict}" --listen 127.0.0.1:0 >"$OUT/reference-server.out" 2>"$OUT/reference-server.err" &
     PID=$!; PIDS+=("$PID")
     ADDR="$(wait_for_line "$OUT/reference-server.out" "$PID")"
     ADMIN="http://$ADDR"
