@@ -96,9 +96,18 @@ const NOT_YET_IMITATED: &[(&str, &str)] = &[
         "re-creation (F1.1 to F1.4) and re-subscription (F1.7, F1.8): needs POST /admin/steps \
          (the reference server's admin API has no steps), and CPython's set order for F1.7/F1.8",
     ),
-    ("F2.", "transactions: needs POST /admin/steps (PROFILE-NOTES 7, 9)"),
-    ("F6.7 ", "one transaction of two objects: needs POST /admin/steps"),
-    ("F6.8 ", "one transaction, save then delete: needs POST /admin/steps"),
+    (
+        "F2.",
+        "transactions: needs POST /admin/steps (PROFILE-NOTES 7, 9)",
+    ),
+    (
+        "F6.7 ",
+        "one transaction of two objects: needs POST /admin/steps",
+    ),
+    (
+        "F6.8 ",
+        "one transaction, save then delete: needs POST /admin/steps",
+    ),
     (
         "F3.1 kwarg.list.",
         "the list shows the rows F1.x inserted with POST /admin/steps",
@@ -285,9 +294,10 @@ async fn replay(transcripts: &Path, profile: Profile) -> Replay {
                         let _ = socket.send(message).await;
                     }
                     None if listed(NOT_YET_IMITATED, &probe) => {}
-                    None => replay
-                        .differences
-                        .push(format!("{probe} [{conn}]: cannot rebuild {}", field("shown"))),
+                    None => replay.differences.push(format!(
+                        "{probe} [{conn}]: cannot rebuild {}",
+                        field("shown")
+                    )),
                 }
             }
             "admin" => {
@@ -338,9 +348,9 @@ async fn replay(transcripts: &Path, profile: Profile) -> Replay {
                 } else if listed(NOT_YET_IMITATED, &probe) {
                     replay.known += 1;
                 } else {
-                    replay
-                        .differences
-                        .push(format!("{probe} [{conn}]\n  recorded {expected}\n  got      {got}"));
+                    replay.differences.push(format!(
+                        "{probe} [{conn}]\n  recorded {expected}\n  got      {got}"
+                    ));
                     if received.is_none()
                         && let Some(slot) = sockets.get_mut(&conn)
                     {
@@ -427,14 +437,16 @@ const VERDICT_EXEMPT: &[(&str, &str)] = &[];
 
 #[test]
 fn dcrf_profile_gets_the_verdicts_of_real_dcrf_and_strict_passes_everything() {
-    let expected_text = std::fs::read_to_string(repo_root().join("interop/tests/dcrf-expected.json"))
-        .expect("read dcrf-expected.json");
+    let expected_text =
+        std::fs::read_to_string(repo_root().join("interop/tests/dcrf-expected.json"))
+            .expect("read dcrf-expected.json");
     let expected: BTreeMap<String, String> =
         serde_json::from_str(&expected_text).expect("parse dcrf-expected.json");
     let dcrf = run_suite(Profile::Dcrf130);
     let strict = run_suite(Profile::Strict);
     let (dcrf_verdicts, strict_verdicts) = (verdicts(&dcrf), verdicts(&strict));
-    let mut table = String::from("| case | DCRF 1.3.0 (expected) | dcrf-1.3.0 | strict |\n|---|---|---|---|\n");
+    let mut table =
+        String::from("| case | DCRF 1.3.0 (expected) | dcrf-1.3.0 | strict |\n|---|---|---|---|\n");
     let mut ids: Vec<&String> = expected.keys().chain(dcrf_verdicts.keys()).collect();
     ids.sort_by_key(|id| {
         id.split('.')
@@ -446,7 +458,10 @@ fn dcrf_profile_gets_the_verdicts_of_real_dcrf_and_strict_passes_everything() {
     for id in ids {
         let cell = |map: &BTreeMap<String, String>| map.get(id).cloned().unwrap_or("-".into());
         let (want, got) = (cell(&expected), cell(&dcrf_verdicts));
-        table.push_str(&format!("| {id} | {want} | {got} | {} |\n", cell(&strict_verdicts)));
+        table.push_str(&format!(
+            "| {id} | {want} | {got} | {} |\n",
+            cell(&strict_verdicts)
+        ));
         if want != got && !VERDICT_EXEMPT.iter().any(|(case, _)| case == id) {
             let message = dcrf
                 .cases
@@ -469,6 +484,10 @@ fn dcrf_profile_gets_the_verdicts_of_real_dcrf_and_strict_passes_everything() {
         .filter(|case| matches!(case.verdict, Verdict::NonStrict | Verdict::Fail))
         .map(|case| format!("{} {}: {}", case.id, case.verdict.label(), case.message))
         .collect();
-    assert!(not_pass.is_empty(), "strict is not PASS on:\n{}", not_pass.join("\n"));
+    assert!(
+        not_pass.is_empty(),
+        "strict is not PASS on:\n{}",
+        not_pass.join("\n")
+    );
     assert_eq!(strict.exit_code(), 0);
 }

@@ -104,13 +104,15 @@ fn free_slot(table: &[Slot], hash: u64, mask: usize, free: impl Fn(&Slot) -> boo
         } else {
             0
         };
-        for j in i..=i + probes {
-            if free(&table[j]) {
-                return j;
-            }
+        if let Some(offset) = table[i..=i + probes].iter().position(&free) {
+            return i + offset;
         }
         perturb >>= PERTURB_SHIFT;
-        i = (i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb as usize)) & mask;
+        i = (i
+            .wrapping_mul(5)
+            .wrapping_add(1)
+            .wrapping_add(perturb as usize))
+            & mask;
     }
 }
 
@@ -129,7 +131,11 @@ pub(crate) fn python_hash(key: &SubscriptionKey) -> u64 {
             for digit in digits.bytes().map(|b| u64::from(b.wrapping_sub(b'0'))) {
                 rest = ((u128::from(rest) * 10 + u128::from(digit)) % u128::from(MODULUS)) as u64;
             }
-            if negative { -(rest as i64) } else { rest as i64 }
+            if negative {
+                -(rest as i64)
+            } else {
+                rest as i64
+            }
         }
         SubscriptionKey::Float(bits) => hash_double(f64::from_bits(*bits)),
         SubscriptionKey::Text(text) => {
@@ -225,6 +231,9 @@ mod tests {
         // hash(1.5) == 1152921504606846977, hash(-0.5) == -1152921504606846976 in CPython.
         assert_eq!(hash_double(1.5), 1_152_921_504_606_846_977);
         assert_eq!(hash_double(-0.5), -1_152_921_504_606_846_976);
-        assert_eq!(python_hash(&SubscriptionKey::of(&json!(-1))), (-2i64) as u64);
+        assert_eq!(
+            python_hash(&SubscriptionKey::of(&json!(-1))),
+            (-2i64) as u64
+        );
     }
 }

@@ -448,9 +448,7 @@ impl SubscriptionRegistry {
             None
         };
         if let Some(refused) = refused {
-            if new_group
-                && let Some(subs) = self.by_pk.get_mut(&pk)
-            {
+            if new_group && let Some(subs) = self.by_pk.get_mut(&pk) {
                 subs.remove(&conn);
                 if subs.is_empty() {
                     self.by_pk.remove(&pk);
@@ -460,7 +458,9 @@ impl SubscriptionRegistry {
         }
         self.next_subscription += 1;
         entry.in_group = true;
-        entry.order.insert(python_hash(&key), self.next_subscription);
+        entry
+            .order
+            .insert(python_hash(&key), self.next_subscription);
         entry.subscriptions.push(Subscription {
             key,
             raw_id,
@@ -693,7 +693,13 @@ pub(crate) fn render_json(profile: Profile, value: &Value) -> String {
 }
 
 /// Everything of an event frame up to the value of `request_id`.
-fn event_prefix(profile: Profile, data: &str, action: &str, status: u16, faults: &Faults) -> String {
+fn event_prefix(
+    profile: Profile,
+    data: &str,
+    action: &str,
+    status: u16,
+    faults: &Faults,
+) -> String {
     let (colon, comma) = separators(profile);
     let errors = if faults.missing_errors_key {
         String::new()

@@ -19,10 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
-use crate::{Profile, pyjson};
 use crate::serializer::{Mode, lookup_pk, python_str, validate};
 use crate::server::{MutateError, Server};
 use crate::store::{Applied, Mutation, user_json};
+use crate::{Profile, pyjson};
 
 /// The stream name the multiplexed endpoint routes to the full consumer (SPEC §8.2).
 pub(crate) const USERS_STREAM: &str = "users";
@@ -466,12 +466,7 @@ impl Connection {
                     405,
                     format!("Method \"{}\" not allowed.", python_str(other)),
                 );
-                return self.reply(
-                    &action_value,
-                    &request_id,
-                    outcome,
-                    stream_ref,
-                );
+                return self.reply(&action_value, &request_id, outcome, stream_ref);
             }
         };
         if !self.endpoint.offers(&action) {
@@ -483,12 +478,7 @@ impl Connection {
             Ok(request) => request,
             Err(error) => {
                 let outcome = Outcome::error(400, format!("Malformed request: {error}."));
-                return self.malformed(
-                    &action_value,
-                    &request_id,
-                    outcome,
-                    stream_ref,
-                );
+                return self.malformed(&action_value, &request_id, outcome, stream_ref);
             }
         };
         if self.profile().is_dcrf() && clashes_with_dcrf_parameter(&action, &request) {
@@ -498,12 +488,7 @@ impl Connection {
             Ok(operation) => operation,
             Err(error) => {
                 let outcome = Outcome::error(400, malformed_message(&action, &error));
-                return self.malformed(
-                    &action_value,
-                    &request_id,
-                    outcome,
-                    stream_ref,
-                );
+                return self.malformed(&action_value, &request_id, outcome, stream_ref);
             }
         };
         let is_unsubscribe = matches!(operation, Operation::UnsubscribeInstance { .. });
@@ -673,7 +658,9 @@ impl Connection {
             Operation::Create { data } => {
                 // The seed serializer's create() reads validated_data['email'] (SPEC §10.7).
                 let raises_without_email = self.profile().is_dcrf()
-                    && data.as_object().is_some_and(|data| !data.contains_key("email"));
+                    && data
+                        .as_object()
+                        .is_some_and(|data| !data.contains_key("email"));
                 let result = server
                     .mutate(|table| {
                         let mutation =
@@ -825,9 +812,10 @@ fn applied(result: Result<Applied, MutateError<Outcome>>, status: u16) -> Outcom
 /// update and patch): DCRF raises (PROFILE-NOTES 4.7).
 fn clashes_with_dcrf_parameter(action: &Action, request: &Request) -> bool {
     let names: &[&str] = match action {
-        Action::Retrieve | Action::SubscribeInstance | Action::UnsubscribeInstance | Action::List => {
-            &["queryset"]
-        }
+        Action::Retrieve
+        | Action::SubscribeInstance
+        | Action::UnsubscribeInstance
+        | Action::List => &["queryset"],
         Action::Update | Action::Patch => &["queryset", "serializer"],
         Action::Delete => &["queryset", "instance"],
         Action::Create => &["serializer"],
