@@ -74,6 +74,7 @@ pub struct AdminClient {
     base: Url,
     base_text: String,
     token: Option<String>,
+    collection: String,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -101,6 +102,7 @@ impl AdminClient {
             base,
             base_text,
             token: None,
+            collection: "users".into(),
             http,
         })
     }
@@ -109,6 +111,32 @@ impl AdminClient {
     pub fn with_token(mut self, token: impl Into<String>) -> AdminClient {
         self.token = Some(token.into());
         self
+    }
+
+    /// Talks to `/admin/COLLECTION` instead of `/admin/users`: `instances` is the
+    /// reference server's collection for any model, the only one of a model served from
+    /// its schema (`--model`).
+    pub fn with_collection(mut self, collection: impl Into<String>) -> AdminClient {
+        self.collection = collection.into();
+        self
+    }
+
+    /// `POST /admin/COLLECTION` with any body: for a model served from its schema, the
+    /// fields of a `create` (validated as the serializer does); the created instance (201).
+    pub async fn create_instance(&self, body: &Value) -> Result<Value, Error> {
+        let url = self.url(&["admin", &self.collection])?;
+        self.expect_user(self.send(Method::POST, url, Some(body)).await?)
+    }
+
+    /// `PATCH /admin/COLLECTION/<pk>` with any body (a partial update; `{}` still saves);
+    /// the saved instance (200).
+    pub async fn patch_instance(
+        &self,
+        pk: impl std::fmt::Display,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let url = self.user_url(&pk.to_string())?;
+        self.expect_user(self.send(Method::PATCH, url, Some(body)).await?)
     }
 
     /// The base URL, without a trailing slash.
@@ -127,7 +155,7 @@ impl AdminClient {
         if let Some(password) = password {
             body["password"] = Value::from(password);
         }
-        let url = self.url(&["admin", "users"])?;
+        let url = self.url(&["admin", &self.collection])?;
         self.expect_user(self.send(Method::POST, url, Some(&body)).await?)
     }
 
@@ -215,7 +243,7 @@ impl AdminClient {
         Ok(url)
     }
 
-    /// `BASE/admin/users/<pk>`; refuses a pk that is empty, holds a `/` or a control
+    /// `BASE/admin/COLLECTION/<pk>`; refuses a pk that is empty, holds a `/` or a control
     /// character (CR, LF...), since no server could mean it.
     fn user_url(&self, pk: &str) -> Result<Url, Error> {
         let bad = |reason| Error::BadPath {
@@ -233,7 +261,7 @@ impl AdminClient {
                 "a primary key must not contain CR, LF or other control characters",
             ));
         }
-        self.url(&["admin", "users", pk])
+        self.url(&["admin", &self.collection, pk])
     }
 
     /// One exchange; the whole body is read (a body cut short is an error), all within

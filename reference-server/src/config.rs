@@ -385,6 +385,12 @@ pub struct Config {
     /// Time a client has to send a complete request head (also how long an idle
     /// keep-alive connection is kept). Default 3 s.
     pub head_timeout: Duration,
+    /// The model served instead of the seed's `User`, read from its serializer's schema
+    /// ([`SchemaModel`](crate::SchemaModel), `--model`), with its own fixture (`fixture`
+    /// is then unused). Default `None`: the seed's `User`. Not with `redis` or `data_file`.
+    pub model: Option<std::sync::Arc<crate::SchemaModel>>,
+    /// The WebSocket paths and the multiplexer's stream name.
+    pub endpoints: Endpoints,
     /// Several processes as one server: the users and the change channel in Redis
     /// ([`RedisConfig`](crate::RedisConfig)). `fixture` then seeds Redis only when it holds
     /// no data under the prefix; `data_file` must be `None`. Default `None`: one process.
@@ -415,7 +421,60 @@ impl Default for Config {
             faults: Faults::none(),
             access: Access::default(),
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            model: None,
+            endpoints: Endpoints::default(),
             redis: None,
         }
+    }
+}
+
+/// The WebSocket paths of the three consumers and the stream name of the multiplexed one
+/// (SPEC §8). Each path starts and ends with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The observer consumer: `retrieve`, `subscribe_instance`, `unsubscribe_instance`.
+    /// Default `/ws/`.
+    pub observer: String,
+    /// The same plus `list`, `create`, `update`, `patch`, `delete`. Default `/ws/full/`.
+    pub crud: String,
+    /// The CRUD consumer behind channelsmultiplexer's envelope. Default `/ws/multiplexed/`.
+    pub multiplexed: String,
+    /// The multiplexer's stream name. Default `users`.
+    pub stream: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            observer: "/ws/".into(),
+            crud: "/ws/full/".into(),
+            multiplexed: "/ws/multiplexed/".into(),
+            stream: "users".into(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// The three paths, each `/...`-rooted and `/`-terminated, pairwise distinct; else
+    /// what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        let paths = [&self.observer, &self.crud, &self.multiplexed];
+        for path in paths {
+            if !path.starts_with('/') || !path.ends_with('/') || path.contains(['?', '#']) {
+                return Err(format!(
+                    "WebSocket path {path:?} must start and end with / and hold no ? or #"
+                ));
+            }
+        }
+        if self.observer == self.crud
+            || self.observer == self.multiplexed
+            || self.crud == self.multiplexed
+        {
+            return Err("the three WebSocket paths must differ".into());
+        }
+        if self.stream.is_empty() {
+            return Err("the stream name must not be empty".into());
+        }
+        Ok(())
     }
 }

@@ -55,6 +55,12 @@ pub enum Error {
         /// The duplicated value.
         value: String,
     },
+    /// A model from a schema was combined with what only the seed's `User` supports.
+    #[error("{0}")]
+    ModelUnsupported(&'static str),
+    /// The WebSocket paths or the stream name are not usable.
+    #[error("{0}")]
+    Endpoints(String),
     /// The data file could not be written; the change was not applied.
     #[error("cannot write the data file {}", path.display())]
     WriteFile {

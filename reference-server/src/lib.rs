@@ -49,6 +49,7 @@ mod error;
 mod fd;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod model;
 mod pyjson;
 mod pyset;
 mod registry;
@@ -61,11 +62,12 @@ mod ws;
 
 pub use admin::{AdminClient, AdminResponse};
 pub use config::{
-    Access, Config, DCRF_MAX_MESSAGE_BYTES, DEFAULT_HEAD_TIMEOUT, Fault, Faults, Limits, Profile,
-    UserRecord,
+    Access, Config, DCRF_MAX_MESSAGE_BYTES, DEFAULT_HEAD_TIMEOUT, Endpoints, Fault, Faults, Limits,
+    Profile, UserRecord,
 };
 pub use error::Error;
 pub use fd::{FD_RESERVE, OVERFLOW_CONNECTIONS};
+pub use model::{ModelError, Pk, SchemaModel, ServeOptions};
 pub use registry::MemoryStats;
 pub use server::{ServerHandle, serve};
 pub use shared_store::{REQUEST_TIMEOUT as REDIS_REQUEST_TIMEOUT, RedisConfig, RedisState};

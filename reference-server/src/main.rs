@@ -7,10 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use std::path::Path;
+use std::sync::Arc;
+
+use dcrf_model::{ModelOptions, ModelSchema};
 use dcrf_reference_server::{
-    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Error, Fault, Limits, Profile, RedisConfig,
-    read_fixture, serve,
+    Access, AdminClient, Config, DEFAULT_HEAD_TIMEOUT, Endpoints, Error, Fault, Limits, Profile,
+    RedisConfig, SchemaModel, ServeOptions, read_fixture, serve,
 };
+use serde_json::Value;
 
 /// A reference server of the DCRF (djangochannelsrestframework 1.3.0) WebSocket protocol.
 ///
@@ -135,6 +140,56 @@ struct ServeArgs {
     /// connection is closed after as long.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_HEAD_TIMEOUT.as_millis() as u64)]
     head_timeout_ms: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Path of the observer consumer (retrieve, subscribe_instance, unsubscribe_instance).
+    #[arg(long, value_name = "PATH", default_value = "/ws/")]
+    observer_path: String,
+    /// Path of the CRUD consumer (also list, create, update, patch, delete).
+    #[arg(long, value_name = "PATH", default_value = "/ws/full/")]
+    crud_path: String,
+    /// Path of the multiplexed CRUD consumer (channelsmultiplexer's envelope).
+    #[arg(long, value_name = "PATH", default_value = "/ws/multiplexed/")]
+    multiplexed_path: String,
+    /// Stream name of the multiplexed consumer.
+    #[arg(long, value_name = "NAME", default_value = "users")]
+    stream: String,
+}
+
+/// A user's own model instead of the seed's User (served from memory: not with --redis
+/// or --data). What the schema cannot say is given with the flags below.
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// Serve the model of this serializer schema: a drf-spectacular OpenAPI document (with
+    /// --component) or a JSON Schema of one serializer. --fixture is then a JSON array of
+    /// its instances. Example: --model openapi.json --component Product
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["redis", "data"])]
+    model: Option<PathBuf>,
+    /// The schema's component (OpenAPI `components.schemas.NAME`).
+    #[arg(long, value_name = "NAME", requires = "model")]
+    component: Option<String>,
+    /// The pk field (default `id`).
+    #[arg(long, value_name = "FIELD", requires = "model")]
+    pk_field: Option<String>,
+    /// Fields with a unique constraint (comma-separated): a duplicate gets DRF's
+    /// "product with this name already exists.".
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',', requires = "model")]
+    unique: Vec<String>,
+    /// Text fields that accept "" (Django's blank=True); the others answer "This field
+    /// may not be blank.".
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',', requires = "model")]
+    allow_blank: Vec<String>,
+    /// The model default of a field absent on create, as JSON (repeatable):
+    /// --default in_stock=true --default 'category="beans"'.
+    #[arg(long = "default", value_name = "FIELD=JSON", requires = "model")]
+    defaults: Vec<String>,
+    /// The field `list` sorts by (Meta.ordering; `-name` descending). Default: the pk.
+    #[arg(long, value_name = "FIELD", requires = "model")]
+    ordering: Option<String>,
+    /// Read-only date-time fields set on create only (auto_now_add); the others are set
+    /// on every save (auto_now).
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',', requires = "model")]
+    auto_now_add: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +197,10 @@ struct AdminArgs {
     /// Base URL of the server's HTTP side.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8000")]
     url: String,
+    /// The admin collection: `users` (the seed's User, and the Django interop server's),
+    /// or `instances` (any model; the only one of a server started with --model).
+    #[arg(long, value_name = "NAME", default_value = "users")]
+    collection: String,
     /// Send `Authorization: Bearer TOKEN` (the server's --admin-token).
     #[arg(
         long,
@@ -156,38 +215,46 @@ struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminAction {
-    /// Create a user (POST /admin/users).
+    /// Create an instance (POST /admin/COLLECTION): a user from --username and --email,
+    /// or any model's fields from --data.
     Create {
         /// Unique user name.
-        #[arg(long)]
-        username: String,
+        #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+        username: Option<String>,
         /// E-mail address.
-        #[arg(long)]
-        email: String,
+        #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+        email: Option<String>,
         /// Password (write-only; never printed back).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "data")]
         password: Option<String>,
+        /// The body, a JSON object of the model's writable fields.
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
     },
-    /// Change a user's username and/or email (PATCH /admin/users/PK); subscribers get an update event.
+    /// Change an instance (PATCH /admin/COLLECTION/PK): a user's --username and/or
+    /// --email, or any model's fields from --data; subscribers get an update event.
     Update {
-        /// Primary key.
-        pk: i64,
+        /// Primary key (an integer, a UUID, a slug).
+        pk: String,
         /// New user name.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "data")]
         username: Option<String>,
         /// New e-mail address.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "data")]
         email: Option<String>,
+        /// The body, a JSON object of the fields to change (`{}` still saves).
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
     },
-    /// Delete a user (DELETE /admin/users/PK); subscribers get a delete event.
+    /// Delete an instance (DELETE /admin/COLLECTION/PK); subscribers get a delete event.
     Delete {
         /// Primary key.
-        pk: i64,
+        pk: String,
     },
-    /// Print a user (GET /admin/users/PK).
+    /// Print an instance (GET /admin/COLLECTION/PK).
     Get {
         /// Primary key.
-        pk: i64,
+        pk: String,
     },
 }
 
@@ -261,7 +328,18 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         ..Config::default()
     };
-    if let Some(path) = &args.fixture {
+    config.endpoints = Endpoints {
+        observer: args.observer_path,
+        crud: args.crud_path,
+        multiplexed: args.multiplexed_path,
+        stream: args.stream,
+    };
+    if args.model.model.is_some() {
+        config.model = Some(Arc::new(schema_model(
+            &args.model,
+            args.fixture.as_deref(),
+        )?));
+    } else if let Some(path) = &args.fixture {
         config.fixture = read_fixture(path)?;
     }
     let listener =
@@ -276,6 +354,54 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The model of `--model`, its options and its fixture; every error names the file and
+/// the field.
+fn schema_model(args: &ModelArgs, fixture: Option<&Path>) -> anyhow::Result<SchemaModel> {
+    let path = args.model.as_deref().context("--model is required")?;
+    let read = |path: &Path| -> anyhow::Result<Value> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    };
+    let document = read(path)?;
+    let mut options = ModelOptions::new()
+        .unique(args.unique.iter().cloned())
+        .allow_blank(args.allow_blank.iter().cloned());
+    if let Some(pk) = &args.pk_field {
+        options = options.pk(pk.clone());
+    }
+    let schema = match &args.component {
+        Some(component) => ModelSchema::from_openapi_with(&document, component, &options),
+        None => ModelSchema::from_json_schema_with(&document, &options),
+    }
+    .with_context(|| format!("cannot serve the model of {}", path.display()))?;
+    let mut defaults = serde_json::Map::new();
+    for given in &args.defaults {
+        let (field, json) = given
+            .split_once('=')
+            .with_context(|| format!("--default {given}: expected FIELD=JSON"))?;
+        let value: Value = serde_json::from_str(json)
+            .with_context(|| format!("--default {given}: the value is not JSON"))?;
+        defaults.insert(field.to_owned(), value);
+    }
+    let serve_options = ServeOptions {
+        defaults,
+        ordering: args.ordering.clone(),
+        auto_now_add: args.auto_now_add.clone(),
+    };
+    let model = SchemaModel::new(schema, serve_options)?;
+    let Some(fixture) = fixture else {
+        return Ok(model);
+    };
+    let instances = match read(fixture)? {
+        Value::Array(instances) => instances,
+        _ => anyhow::bail!("{} must be a JSON array of instances", fixture.display()),
+    };
+    model
+        .with_fixture(&instances)
+        .with_context(|| format!("the fixture {} does not fit the model", fixture.display()))
 }
 
 /// The limits the flags set; the others keep their defaults.
@@ -325,29 +451,49 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let mut client = AdminClient::new(&args.url)?;
+    let mut client = AdminClient::new(&args.url)?.with_collection(args.collection);
     if let Some(token) = args.token {
         client = client.with_token(token);
     }
+    let body = |data: &str| -> anyhow::Result<Value> {
+        match serde_json::from_str(data) {
+            Ok(body @ Value::Object(_)) => Ok(body),
+            _ => anyhow::bail!("--data must be a JSON object, such as '{{\"name\": \"x\"}}'"),
+        }
+    };
     let result = match &args.action {
+        AdminAction::Create {
+            data: Some(data), ..
+        } => client.create_instance(&body(data)?).await.map(Some),
         AdminAction::Create {
             username,
             email,
             password,
+            data: None,
         } => client
-            .create(username, email, password.as_deref())
+            .create(
+                username.as_deref().unwrap_or_default(),
+                email.as_deref().unwrap_or_default(),
+                password.as_deref(),
+            )
             .await
             .map(Some),
         AdminAction::Update {
             pk,
+            data: Some(data),
+            ..
+        } => client.patch_instance(pk, &body(data)?).await.map(Some),
+        AdminAction::Update {
+            pk,
             username,
             email,
+            data: None,
         } => client
-            .update(*pk, username.as_deref(), email.as_deref())
+            .update(pk, username.as_deref(), email.as_deref())
             .await
             .map(Some),
-        AdminAction::Delete { pk } => client.delete(*pk).await.map(|()| None),
-        AdminAction::Get { pk } => client.get(*pk).await.map(Some),
+        AdminAction::Delete { pk } => client.delete(pk).await.map(|()| None),
+        AdminAction::Get { pk } => client.get(pk).await.map(Some),
     };
     match result {
         Ok(user) => {

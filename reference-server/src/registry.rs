@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::model::{ModelRef, Pk};
 use crate::pyset::{PySet, python_hash};
-use crate::store::{Applied, user_json};
+use crate::store::Applied;
 use crate::{Faults, Profile, pyjson};
 
 /// Identifies one WebSocket connection for the life of the server.
@@ -326,7 +327,7 @@ struct Entry {
 /// What the broadcaster needs to know about a connection.
 #[derive(Debug, Default)]
 struct ConnInfo {
-    pks: HashSet<i64>,
+    pks: HashSet<Pk>,
     count: usize,
     /// Accounted bytes of its subscriptions.
     bytes: usize,
@@ -362,7 +363,7 @@ pub(crate) struct SubscriptionLimits {
 pub(crate) struct SubscriptionRegistry {
     /// Whose bookkeeping and JSON text to follow.
     profile: Profile,
-    by_pk: HashMap<i64, HashMap<ConnId, Entry>>,
+    by_pk: HashMap<Pk, HashMap<ConnId, Entry>>,
     by_conn: HashMap<ConnId, ConnInfo>,
     next_subscription: SubscriptionId,
     peak_subscription_bytes: usize,
@@ -409,7 +410,7 @@ impl SubscriptionRegistry {
         conn: ConnId,
         sink: &Arc<ConnSink>,
         stream: Option<&Arc<str>>,
-        pk: i64,
+        pk: Pk,
         request_id: &Value,
         limits: SubscriptionLimits,
     ) -> Subscribed {
@@ -423,7 +424,7 @@ impl SubscriptionRegistry {
         }
         let entry = self
             .by_pk
-            .entry(pk)
+            .entry(pk.clone())
             .or_default()
             .entry(conn)
             .or_insert_with(|| Entry {
@@ -480,7 +481,7 @@ impl SubscriptionRegistry {
     pub(crate) fn unsubscribe(
         &mut self,
         conn: ConnId,
-        pk: i64,
+        pk: Pk,
         request_id: Option<&Value>,
     ) -> Vec<SubscriptionId> {
         let Some(subs) = self.by_pk.get_mut(&pk) else {
@@ -530,7 +531,7 @@ impl SubscriptionRegistry {
     pub(crate) fn unsubscribe_dcrf(
         &mut self,
         conn: ConnId,
-        pk: i64,
+        pk: Pk,
         request_id: Option<&Value>,
     ) -> Vec<SubscriptionId> {
         let mut cancelled = Vec::new();
@@ -541,12 +542,12 @@ impl SubscriptionRegistry {
             entry.in_group = false;
             cancelled.extend(entry.subscriptions.iter().map(|sub| sub.id));
         }
-        let pks: Vec<i64> = match request_id {
+        let pks: Vec<Pk> = match request_id {
             None => vec![pk],
             Some(_) => self
                 .by_conn
                 .get(&conn)
-                .map(|info| info.pks.iter().copied().collect())
+                .map(|info| info.pks.iter().cloned().collect())
                 .unwrap_or_default(),
         };
         let key = request_id.map(SubscriptionKey::of);
@@ -608,22 +609,28 @@ impl SubscriptionRegistry {
     /// Queues the event of `change` for every subscription to its instance: exactly one
     /// frame per (connection, request_id) (SPEC §5.7.1). The data is serialized once; each
     /// subscriber's request_id is spliced into the pre-rendered frame.
-    pub(crate) fn publish(&mut self, change: &Applied, faults: &Faults) {
+    pub(crate) fn publish(&mut self, change: &Applied, model: ModelRef<'_>, faults: &Faults) {
         let profile = self.profile;
         let (pk, body_prefix) = match change {
-            Applied::Saved(user) => {
-                let data = render_json(profile, &user_json(user));
-                (user.id, event_prefix(profile, &data, "update", 200, faults))
+            Applied::Saved(instance) => {
+                let data = render_json(profile, &model.render(instance));
+                (
+                    instance.pk.clone(),
+                    event_prefix(profile, &data, "update", 200, faults),
+                )
             }
             Applied::Deleted(pk) => {
                 if faults.drop_delete_event {
                     if !profile.is_dcrf() {
-                        self.forget_instance(*pk);
+                        self.forget_instance(pk.clone());
                     }
                     return;
                 }
-                let data = render_json(profile, &serde_json::json!({ "pk": pk }));
-                (*pk, event_prefix(profile, &data, "delete", 204, faults))
+                let data = render_json(profile, &serde_json::json!({ "pk": pk.to_json() }));
+                (
+                    pk.clone(),
+                    event_prefix(profile, &data, "delete", 204, faults),
+                )
             }
         };
         let copies = if faults.duplicate_event { 2 } else { 1 };
@@ -669,7 +676,7 @@ impl SubscriptionRegistry {
         }
     }
 
-    fn forget_instance(&mut self, pk: i64) {
+    fn forget_instance(&mut self, pk: Pk) {
         if let Some(subs) = self.by_pk.remove(&pk) {
             for (conn, entry) in subs {
                 if let Some(info) = self.by_conn.get_mut(&conn) {

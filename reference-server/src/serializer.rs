@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::UserRecord;
+use crate::model::Instance;
 use crate::store::{Mutation, Table};
 
 /// Casts a lookup argument the way Django's `IntegerField.get_prep_value` (`int(value)`)
@@ -205,16 +206,21 @@ pub(crate) fn validate(
     );
     Ok(match instance {
         None => Mutation::Create {
-            username: username.unwrap_or_default(),
-            email: email.unwrap_or_default(),
-            password,
+            pk: None,
+            fields: Instance::from_user(&UserRecord {
+                id: 0,
+                username: username.unwrap_or_default(),
+                email: email.unwrap_or_default(),
+                password,
+            })
+            .fields,
         },
-        Some(user) => Mutation::Save(UserRecord {
+        Some(user) => Mutation::Save(Instance::from_user(&UserRecord {
             id: user.id,
             username: username.unwrap_or_else(|| user.username.clone()),
             email: email.unwrap_or_else(|| user.email.clone()),
             password: password.or_else(|| user.password.clone()),
-        }),
+        })),
     })
 }
 

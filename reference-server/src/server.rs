@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, RwLock, RwLockReadGuard, Semaphore, watc
 use tokio::task::JoinSet;
 
 use crate::fd::OVERFLOW_CONNECTIONS;
+use crate::model::ModelRef;
 use crate::registry::SubscriptionRegistry;
 use crate::service::{ConnContext, PendingUpgrade};
 use crate::shared_store::SharedStore;
@@ -59,26 +60,43 @@ impl Server {
     /// file, no Redis. The sender stops its connections when set to true (or dropped).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn in_memory(config: Config) -> Result<(Arc<Server>, watch::Sender<bool>), Error> {
-        let table = Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"))?;
+        let table = fixture_table(&config)?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let server = Server::assemble(config, table, None, None, shutdown_rx);
+        Ok((server, shutdown_tx))
+    }
+
+    /// The shared state of a server over its loaded table.
+    fn assemble(
+        config: Config,
+        table: Table,
+        data_path: Option<PathBuf>,
+        shared: Option<Arc<SharedStore>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Server> {
         let limit = config
             .limits
             .max_connections
             .clamp(1, Semaphore::MAX_PERMITS);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let server = Arc::new(Server {
+        let registry = SubscriptionRegistry::new(config.profile);
+        Arc::new(Server {
             config,
-            data_path: None,
+            data_path,
             table: RwLock::new(table),
-            shared: None,
-            registry: Mutex::new(SubscriptionRegistry::default()),
+            shared,
+            registry: Mutex::new(registry),
             connections: AtomicUsize::new(0),
             connection_limit: limit,
             slots: Arc::new(Semaphore::new(limit)),
             overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
             next_conn_id: AtomicU64::new(1),
-            shutdown: shutdown_rx,
-        });
-        Ok((server, shutdown_tx))
+            shutdown,
+        })
+    }
+
+    /// The model this server serves.
+    pub(crate) fn model(&self) -> ModelRef<'_> {
+        ModelRef::of(self.config.model.as_ref())
     }
 }
 
@@ -162,7 +180,8 @@ impl Server {
             table.undo(undo);
             return Err(MutateError::Persist(error));
         }
-        self.registry().publish(&applied, &self.config.faults);
+        self.registry()
+            .publish(&applied, self.model(), &self.config.faults);
         Ok(applied)
     }
 }
@@ -188,7 +207,10 @@ impl ServerHandle {
     /// The URL of the seed consumer, `ws://ADDR/ws/`. `/ws/full/` and `/ws/multiplexed/`
     /// are beside it.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws/", self.local_addr)
+        format!(
+            "ws://{}{}",
+            self.local_addr, self.server.config.endpoints.observer
+        )
     }
 
     /// The base URL of the HTTP side (`/healthz`, `/admin/users`), `http://ADDR`.
@@ -241,6 +263,12 @@ impl ServerHandle {
 /// Returns once the store is loaded; the server runs on the current Tokio runtime.
 pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
+    if config.model.is_some() && (config.redis.is_some() || config.data_file.is_some()) {
+        return Err(Error::ModelUnsupported(
+            "a model from a schema is served from memory only: drop --redis and --data",
+        ));
+    }
+    config.endpoints.check().map_err(Error::Endpoints)?;
     let (table, data_path, shared) = match &config.redis {
         Some(_) if config.data_file.is_some() => return Err(Error::DataFileWithRedis),
         Some(redis) => {
@@ -270,20 +298,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         );
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let registry = SubscriptionRegistry::new(config.profile);
-    let server = Arc::new(Server {
-        config,
-        data_path,
-        table: RwLock::new(table),
-        shared,
-        registry: Mutex::new(registry),
-        connections: AtomicUsize::new(0),
-        connection_limit: limit,
-        slots: Arc::new(Semaphore::new(limit)),
-        overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
-        next_conn_id: AtomicU64::new(1),
-        shutdown: shutdown_rx,
-    });
+    let server = Server::assemble(config, table, data_path, shared, shutdown_rx);
     if let Some(shared) = &server.shared {
         shared.spawn_listener(Arc::clone(&server));
     }
@@ -303,10 +318,18 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
     })
 }
 
+/// The table of the fixture: the schema model's, or the seed's users.
+fn fixture_table(config: &Config) -> Result<Table, Error> {
+    match &config.model {
+        Some(model) => Ok(Table::from_instances(model.fixture().iter().cloned(), 1)),
+        None => Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>")),
+    }
+}
+
 /// Loads the table, and says where to persist it: the data file, or the target of a
 /// data file that is a symlink.
 fn load_table(config: &Config) -> Result<(Table, Option<PathBuf>), Error> {
-    let fixture = || Table::from_users(config.fixture.clone(), std::path::Path::new("<fixture>"));
+    let fixture = || fixture_table(config);
     let Some(path) = &config.data_file else {
         return Ok((fixture()?, None));
     };

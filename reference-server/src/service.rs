@@ -18,9 +18,12 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::UserRecord;
 use crate::access::Refusal;
+use crate::model::{Instance, ModelRef, Pk, SchemaModel};
+use crate::serializer::Mode;
 use crate::server::{MutateError, Server};
-use crate::store::{Applied, Mutation, user_json};
+use crate::store::{Applied, Mutation};
 use crate::ws::Endpoint;
 
 /// Largest admin request body accepted.
@@ -50,7 +53,7 @@ pub(crate) async fn handle(
     tracing::debug!(method = %request.method(), %path, overflow = ctx.overflow, "request");
     let mut response = if path == "/healthz" {
         text(StatusCode::OK, "ok")
-    } else if let Some(endpoint) = Endpoint::from_path(&path) {
+    } else if let Some(endpoint) = Endpoint::from_path(&path, &ctx.server.config.endpoints) {
         websocket(&ctx, request, endpoint)
     } else if has_token(request.headers(), header::UPGRADE, "websocket") {
         // channels' URLRouter raises on a path without a route and Daphne answers 500
@@ -60,11 +63,14 @@ pub(crate) async fn handle(
         } else {
             StatusCode::NOT_FOUND
         };
-        error(
-            status,
-            format!("no WebSocket endpoint at {path}; try /ws/, /ws/full/ or /ws/multiplexed/"),
-        )
-    } else if path == "/admin/users" || path.starts_with("/admin/users/") {
+        error(status, {
+            let e = &ctx.server.config.endpoints;
+            format!(
+                "no WebSocket endpoint at {path}; try {}, {} or {}",
+                e.observer, e.crud, e.multiplexed
+            )
+        })
+    } else if admin_collection(&ctx.server, &path).is_some() {
         admin(&ctx, request, &path).await
     } else if ctx.overflow {
         too_many_connections(&ctx.server)
@@ -311,15 +317,35 @@ async fn admin(ctx: &ConnContext, request: Request<Incoming>, path: &str) -> Htt
     route(server, &method, path, &body).await
 }
 
+/// The admin collection a path names: `/admin/instances` for any model, and also
+/// `/admin/users` for the seed's `User`; with the rest of the path (`""` or `/PK`).
+fn admin_collection<'p>(server: &Server, path: &'p str) -> Option<&'p str> {
+    let rest = path.strip_prefix("/admin/")?;
+    let (collection, tail) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    let known = collection == "instances"
+        || (collection == "users" && matches!(server.model(), ModelRef::User));
+    known.then_some(tail)
+}
+
 async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
-    if path == "/admin/users" {
+    let model = server.model();
+    let Some(tail) = admin_collection(server, path) else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    if tail.is_empty() {
         if method != Method::POST {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         }
-        return admin_create(server, body).await;
+        return match model.schema() {
+            None => admin_create(server, body).await,
+            Some(schema) => admin_write(server, schema, None, body).await,
+        };
     }
-    let Some(pk_text) = path
-        .strip_prefix("/admin/users/")
+    let Some(pk_text) = tail
+        .strip_prefix('/')
         .filter(|p| !p.is_empty() && !p.contains('/'))
     else {
         return error(StatusCode::NOT_FOUND, "not found");
@@ -327,27 +353,27 @@ async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> Htt
     if !matches!(*method, Method::GET | Method::PATCH | Method::DELETE) {
         return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     }
-    let not_found = || error(StatusCode::NOT_FOUND, format!("user {pk_text} not found"));
-    let pk = match pk_text.parse::<i64>() {
-        Ok(pk) if pk.to_string() == pk_text => pk,
-        _ => return not_found(),
+    let noun = model.noun();
+    let not_found = || error(StatusCode::NOT_FOUND, format!("{noun} {pk_text} not found"));
+    let Some(pk) = model.parse_pk(pk_text) else {
+        return not_found();
     };
     if *method == Method::GET {
-        return match server.table().await.get(pk) {
-            Some(user) => json_response(StatusCode::OK, &user_json(user)),
+        return match server.table().await.get(&pk) {
+            Some(instance) => json_response(StatusCode::OK, &model.render(instance)),
             None => not_found(),
         };
     }
-    if server.table().await.get(pk).is_none() {
+    if server.table().await.get(&pk).is_none() {
         return not_found();
     }
     if *method == Method::DELETE {
         let result = server
-            .mutate(|table| match table.get(pk) {
-                Some(_) => Ok(Mutation::Delete(pk)),
-                None => Err(Rejected(
+            .mutate(|table| match table.get(&pk) {
+                Some(_) => Ok(Mutation::Delete(pk.clone())),
+                None => Err(Rejected::Message(
                     StatusCode::NOT_FOUND,
-                    format!("user {pk_text} not found"),
+                    format!("{noun} {pk_text} not found"),
                 )),
             })
             .await;
@@ -356,22 +382,25 @@ async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> Htt
             Err(error) => mutate_error(error),
         };
     }
+    if let Some(schema) = model.schema() {
+        return admin_write(server, schema, Some(&pk), body).await;
+    }
     let body = match parse_body(body, &["username", "email"]) {
         Ok(body) => body,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let result = server
         .mutate(|table| {
-            let Some(user) = table.get(pk) else {
-                return Err(Rejected(
+            let Some(instance) = table.get(&pk) else {
+                return Err(Rejected::Message(
                     StatusCode::NOT_FOUND,
-                    format!("user {pk_text} not found"),
+                    format!("{noun} {pk_text} not found"),
                 ));
             };
-            let mut user = user.clone();
+            let mut user = instance.to_user();
             if let Some(Value::String(username)) = body.get("username") {
-                if table.username_taken(username, Some(pk)) {
-                    return Err(Rejected(
+                if table.username_taken(username, Some(user.id)) {
+                    return Err(Rejected::Message(
                         StatusCode::BAD_REQUEST,
                         "username already exists".into(),
                     ));
@@ -381,10 +410,61 @@ async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> Htt
             if let Some(Value::String(email)) = body.get("email") {
                 user.email = email.clone();
             }
-            Ok(Mutation::Save(user))
+            Ok(Mutation::Save(Instance::from_user(&user)))
         })
         .await;
-    applied_response(result, StatusCode::OK)
+    applied_response(model, result, StatusCode::OK)
+}
+
+/// `POST /admin/instances` (no `pk`) or `PATCH /admin/instances/PK` of a schema's model:
+/// the body is validated as the serializer validates `create` or a partial update, so
+/// the admin API cannot store what the WebSocket API would refuse. Answers as the shop
+/// app's hook does (interop/shop/OBSERVATIONS.md section 6): `400 {"error": "invalid
+/// product", "fields": {...}}`, `400 {"error": "read-only field: id"}`, `400 {"error":
+/// "unknown field: colour"}`.
+async fn admin_write(
+    server: &Server,
+    schema: &SchemaModel,
+    pk: Option<&Pk>,
+    body: &[u8],
+) -> HttpResponse {
+    let model = server.model();
+    let data: Value = match std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok())
+    {
+        Some(Value::Object(object)) => Value::Object(object),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "body must be a JSON object"),
+        None => return error(StatusCode::BAD_REQUEST, "invalid JSON body"),
+    };
+    for key in data.as_object().into_iter().flat_map(|o| o.keys()) {
+        match schema.schema().field(key) {
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown field: {key}")),
+            Some(field) if field.read_only => {
+                return error(StatusCode::BAD_REQUEST, format!("read-only field: {key}"));
+            }
+            Some(_) => {}
+        }
+    }
+    let noun = model.noun();
+    let (mode, status) = match pk {
+        None => (Mode::Create, StatusCode::CREATED),
+        Some(_) => (Mode::Patch, StatusCode::OK),
+    };
+    let result = server
+        .mutate(|table| {
+            let existing = match pk {
+                None => None,
+                Some(pk) => Some(table.get(pk).ok_or_else(|| {
+                    Rejected::Message(StatusCode::NOT_FOUND, format!("{noun} {pk} not found"))
+                })?),
+            };
+            model
+                .validate(table, mode, existing, &data)
+                .map_err(|fields| Rejected::Invalid(format!("invalid {noun}"), fields))
+        })
+        .await;
+    applied_response(model, result, status)
 }
 
 async fn admin_create(server: &Server, body: &[u8]) -> HttpResponse {
@@ -409,30 +489,40 @@ async fn admin_create(server: &Server, body: &[u8]) -> HttpResponse {
     let result = server
         .mutate(|table| {
             if table.username_taken(username, None) {
-                return Err(Rejected(
+                return Err(Rejected::Message(
                     StatusCode::BAD_REQUEST,
                     "username already exists".into(),
                 ));
             }
-            Ok(Mutation::Create {
+            let user = UserRecord {
+                id: 0,
                 username: username.clone(),
                 email: email.clone(),
                 password: password.clone(),
+            };
+            Ok(Mutation::Create {
+                pk: None,
+                fields: Instance::from_user(&user).fields,
             })
         })
         .await;
-    applied_response(result, StatusCode::CREATED)
+    applied_response(server.model(), result, StatusCode::CREATED)
 }
 
-/// A change the validator refused: the status and the message of its error response.
-struct Rejected(StatusCode, String);
+/// A change the validator refused: the status and the message of its error response,
+/// or (a schema model's body) the message and DRF's field errors, answered 400.
+enum Rejected {
+    Message(StatusCode, String),
+    Invalid(String, Value),
+}
 
 fn applied_response(
+    model: ModelRef<'_>,
     result: Result<Applied, MutateError<Rejected>>,
     status: StatusCode,
 ) -> HttpResponse {
     match result {
-        Ok(Applied::Saved(user)) => json_response(status, &user_json(&user)),
+        Ok(Applied::Saved(instance)) => json_response(status, &model.render(&instance)),
         Ok(Applied::Deleted(_)) => no_content(),
         Err(error) => mutate_error(error),
     }
@@ -440,7 +530,11 @@ fn applied_response(
 
 fn mutate_error(failure: MutateError<Rejected>) -> HttpResponse {
     match failure {
-        MutateError::Rejected(Rejected(status, message)) => error(status, message),
+        MutateError::Rejected(Rejected::Message(status, message)) => error(status, message),
+        MutateError::Rejected(Rejected::Invalid(message, fields)) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": message, "fields": fields}),
+        ),
         MutateError::Persist(cause) => {
             tracing::error!(error = %cause, "change not persisted");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

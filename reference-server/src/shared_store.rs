@@ -58,6 +58,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use tokio::sync::watch;
 
+use crate::model::{Instance, Pk};
 use crate::server::{MutateError, Server};
 use crate::store::{Applied, Mutation, Table};
 use crate::{Error, UserRecord};
@@ -239,8 +240,10 @@ fn parse_change(payload: &str) -> Option<Change> {
     let (version, rest) = payload.split_once(' ')?;
     let version = version.parse().ok()?;
     let applied = match rest.split_at_checked(2)? {
-        ("S ", json) => Applied::Saved(serde_json::from_str(json).ok()?),
-        ("D ", pk) => Applied::Deleted(pk.parse().ok()?),
+        ("S ", json) => Applied::Saved(Instance::from_user(
+            &serde_json::from_str::<UserRecord>(json).ok()?,
+        )),
+        ("D ", pk) => Applied::Deleted(Pk::Int(pk.parse().ok()?)),
         _ => return None,
     };
     Some(Change { version, applied })
@@ -494,8 +497,8 @@ impl SharedStore {
                 let mutation = decide(&table).map_err(MutateError::Rejected)?;
                 let seen = match &mutation {
                     Mutation::Create { .. } => None,
-                    Mutation::Save(user) => table.get(user.id).cloned(),
-                    Mutation::Delete(pk) => table.get(*pk).cloned(),
+                    Mutation::Save(instance) => table.get(&instance.pk).map(Instance::to_user),
+                    Mutation::Delete(pk) => table.get(pk).map(Instance::to_user),
                 };
                 (mutation, seen)
             };
@@ -533,23 +536,20 @@ impl SharedStore {
         let mut conn = self.commands();
         let keys = &self.keys;
         let (script, applied) = match mutation {
-            Mutation::Create {
-                username,
-                email,
-                password,
-            } => {
-                let template = record_json(&UserRecord {
-                    id: 0,
-                    username: username.clone(),
-                    email: email.clone(),
-                    password: password.clone(),
-                });
+            Mutation::Create { fields, .. } => {
+                let user = Instance {
+                    pk: Pk::Int(0),
+                    fields: fields.clone(),
+                }
+                .to_user();
+                let template = record_json(&user);
                 let tail = template.strip_prefix("{\"id\":0").unwrap_or_default();
                 let mut invocation = self.scripts.create.prepare_invoke();
-                invocation.arg(&keys.channel).arg(username).arg(tail);
+                invocation.arg(&keys.channel).arg(&user.username).arg(tail);
                 (invocation, None)
             }
-            Mutation::Save(user) => {
+            Mutation::Save(instance) => {
+                let user = &instance.to_user();
                 let mut invocation = self.scripts.save.prepare_invoke();
                 invocation
                     .arg(&keys.channel)
@@ -564,10 +564,10 @@ impl SharedStore {
                 let mut invocation = self.scripts.delete.prepare_invoke();
                 invocation
                     .arg(&keys.channel)
-                    .arg(*pk)
+                    .arg(pk.as_int().unwrap_or_default())
                     .arg(seen.map(record_json).unwrap_or_default())
                     .arg(seen.map(|u| u.username.as_str()).unwrap_or_default());
-                (invocation, Some(Applied::Deleted(*pk)))
+                (invocation, Some(Applied::Deleted(pk.clone())))
             }
         };
         let mut script = script;
@@ -587,8 +587,8 @@ impl SharedStore {
                     Some(applied) => applied,
                     None => answer
                         .get(2)
-                        .and_then(|json| serde_json::from_str(json).ok())
-                        .map(Applied::Saved)
+                        .and_then(|json| serde_json::from_str::<UserRecord>(json).ok())
+                        .map(|user| Applied::Saved(Instance::from_user(&user)))
                         .ok_or_else(bad)?,
                 };
                 Ok(Outcome::Applied(version, applied))
@@ -667,13 +667,15 @@ impl SharedStore {
             }
             return;
         }
-        if let Applied::Saved(user) = &change.applied {
-            self.last_pk.fetch_max(user.id, Ordering::Relaxed);
+        if let Applied::Saved(instance) = &change.applied
+            && let Some(id) = instance.pk.as_int()
+        {
+            self.last_pk.fetch_max(id, Ordering::Relaxed);
         }
         table.replicate(&change.applied);
         server
             .registry()
-            .publish(&change.applied, &server.config.faults);
+            .publish(&change.applied, server.model(), &server.config.faults);
         self.applied.send_replace(change.version);
     }
 
@@ -723,7 +725,7 @@ impl SharedStore {
             let (users, version) = {
                 let table = server.table.read().await;
                 (
-                    table.all().cloned().collect::<Vec<_>>(),
+                    table.all().map(Instance::to_user).collect::<Vec<_>>(),
                     *self.applied.borrow(),
                 )
             };
@@ -740,10 +742,14 @@ impl SharedStore {
         let version = snapshot.version.ok_or(Error::RedisEmpty)?;
         let fresh = Table::from_users(snapshot.users, Path::new(REDIS_PATH))?;
         let mut table = server.table.write().await;
-        let pks: BTreeSet<i64> = table.all().chain(fresh.all()).map(|u| u.id).collect();
+        let pks: BTreeSet<Pk> = table
+            .all()
+            .chain(fresh.all())
+            .map(|i| i.pk.clone())
+            .collect();
         let mut changes = Vec::new();
         for pk in pks {
-            match (table.get(pk), fresh.get(pk)) {
+            match (table.get(&pk), fresh.get(&pk)) {
                 (old, Some(new)) if old != Some(new) => changes.push(Applied::Saved(new.clone())),
                 (Some(_), None) => changes.push(Applied::Deleted(pk)),
                 _ => {}
@@ -754,7 +760,7 @@ impl SharedStore {
         {
             let mut registry = server.registry();
             for change in &changes {
-                registry.publish(change, &server.config.faults);
+                registry.publish(change, server.model(), &server.config.faults);
             }
         }
         self.applied.send_replace(version);

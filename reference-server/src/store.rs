@@ -4,20 +4,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::model::{Instance, Pk};
 use crate::{Error, UserRecord};
 
-/// The serialized instance, as the seed's `UserSerializer` prints it: `id`, `username`,
-/// `email`, in that order; the write-only `password` never appears (SPEC §5.1.2).
-pub(crate) fn user_json(user: &UserRecord) -> Value {
-    json!({"id": user.id, "username": user.username, "email": user.email})
-}
-
-/// The users, by primary key, and the next primary key to hand out.
+/// The instances, by primary key, and the next integer primary key to hand out.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
-    users: BTreeMap<i64, UserRecord>,
+    users: BTreeMap<Pk, Instance>,
     /// Primary keys are never reused (SQLite AUTOINCREMENT): this only grows.
     next_pk: i64,
 }
@@ -25,33 +20,32 @@ pub(crate) struct Table {
 /// A change to apply to the table, decided by a validator that saw the table.
 #[derive(Debug, Clone)]
 pub(crate) enum Mutation {
-    /// Insert a new user with the next primary key.
+    /// Insert a new instance: with `pk`, or with the next integer primary key.
     Create {
-        username: String,
-        email: String,
-        password: Option<String>,
+        pk: Option<Pk>,
+        fields: serde_json::Map<String, Value>,
     },
-    /// Save an existing user (all fields), even when nothing changed: Django's `.save()`
-    /// fires the observers either way.
-    Save(UserRecord),
-    /// Delete a user.
-    Delete(i64),
+    /// Save an existing instance (all fields), even when nothing changed: Django's
+    /// `.save()` fires the observers either way.
+    Save(Instance),
+    /// Delete an instance.
+    Delete(Pk),
 }
 
 /// A change that was applied: what the subscribers are told.
 #[derive(Debug, Clone)]
 pub(crate) enum Applied {
-    /// The user as saved (created or updated).
-    Saved(UserRecord),
-    /// The primary key of the deleted user.
-    Deleted(i64),
+    /// The instance as saved (created or updated).
+    Saved(Instance),
+    /// The primary key of the deleted instance.
+    Deleted(Pk),
 }
 
 /// What it takes to undo a change whose persistence failed.
 #[derive(Debug)]
 pub(crate) enum Undo {
-    Remove(i64, i64),
-    Restore(UserRecord),
+    Remove(Pk, i64),
+    Restore(Instance),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,32 +182,42 @@ impl Table {
     }
 
     fn from_parts(users: Vec<UserRecord>, next_pk: i64, path: &Path) -> Result<Table, Error> {
+        let mut usernames = std::collections::BTreeSet::new();
         let mut map = BTreeMap::new();
         for user in users {
-            if map
-                .values()
-                .any(|u: &UserRecord| u.username == user.username)
-            {
+            if !usernames.insert(user.username.clone()) {
                 return Err(Error::DuplicateUser {
                     path: path.to_owned(),
                     what: "username",
                     value: user.username,
                 });
             }
-            if map.contains_key(&user.id) {
+            let pk = Pk::Int(user.id);
+            if map.contains_key(&pk) {
                 return Err(Error::DuplicateUser {
                     path: path.to_owned(),
                     what: "id",
                     value: user.id.to_string(),
                 });
             }
-            map.insert(user.id, user);
+            map.insert(pk, Instance::from_user(&user));
         }
-        let max = map.keys().next_back().copied().unwrap_or(0);
-        Ok(Table {
-            users: map,
+        Ok(Table::from_instances(map.into_values(), next_pk))
+    }
+
+    /// A table holding `instances` (their pks are distinct); the next integer pk is at
+    /// least `next_pk` and past the largest integer pk.
+    pub(crate) fn from_instances(
+        instances: impl IntoIterator<Item = Instance>,
+        next_pk: i64,
+    ) -> Table {
+        let users: BTreeMap<Pk, Instance> =
+            instances.into_iter().map(|i| (i.pk.clone(), i)).collect();
+        let max = users.keys().filter_map(Pk::as_int).max().unwrap_or(0);
+        Table {
+            users,
             next_pk: next_pk.max(max.saturating_add(1)),
-        })
+        }
     }
 
     /// Reads a fixture (a JSON array of users) or a data file (`{"next_pk", "users"}`).
@@ -225,46 +229,56 @@ impl Table {
         parse_user_file(&text, path)
     }
 
-    /// The user with primary key `pk`.
-    pub(crate) fn get(&self, pk: i64) -> Option<&UserRecord> {
-        self.users.get(&pk)
+    /// The instance with primary key `pk`.
+    pub(crate) fn get(&self, pk: &Pk) -> Option<&Instance> {
+        self.users.get(pk)
     }
 
-    /// Every user, by primary key.
-    pub(crate) fn all(&self) -> impl Iterator<Item = &UserRecord> {
+    /// Every instance, by primary key.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Instance> {
         self.users.values()
+    }
+
+    /// Whether an instance other than `except` has `value` in `field` (exact match).
+    pub(crate) fn taken(&self, field: &str, value: &Value, except: Option<&Pk>) -> bool {
+        self.users
+            .values()
+            .any(|i| i.get(field) == Some(value) && Some(&i.pk) != except)
     }
 
     /// Whether a user other than `except` has this username (exact, case-sensitive match).
     pub(crate) fn username_taken(&self, username: &str, except: Option<i64>) -> bool {
-        self.users
-            .values()
-            .any(|u| u.username == username && Some(u.id) != except)
+        let except = except.map(Pk::Int);
+        self.taken("username", &Value::from(username), except.as_ref())
     }
 
     /// Applies a mutation; returns what subscribers are told and how to undo it.
     pub(crate) fn apply(&mut self, mutation: Mutation) -> Option<(Applied, Undo)> {
         match mutation {
-            Mutation::Create {
-                username,
-                email,
-                password,
-            } => {
-                let id = self.next_pk;
+            Mutation::Create { pk, fields } => {
                 let previous_next = self.next_pk;
-                self.next_pk = self.next_pk.checked_add(1)?;
-                let user = UserRecord {
-                    id,
-                    username,
-                    email,
-                    password,
+                let pk = match pk {
+                    Some(pk) => pk,
+                    None => {
+                        let id = self.next_pk;
+                        self.next_pk = self.next_pk.checked_add(1)?;
+                        Pk::Int(id)
+                    }
                 };
-                self.users.insert(id, user.clone());
-                Some((Applied::Saved(user), Undo::Remove(id, previous_next)))
+                if self.users.contains_key(&pk) {
+                    self.next_pk = previous_next;
+                    return None;
+                }
+                let instance = Instance {
+                    pk: pk.clone(),
+                    fields,
+                };
+                self.users.insert(pk.clone(), instance.clone());
+                Some((Applied::Saved(instance), Undo::Remove(pk, previous_next)))
             }
-            Mutation::Save(user) => {
-                let previous = self.users.insert(user.id, user.clone())?;
-                Some((Applied::Saved(user), Undo::Restore(previous)))
+            Mutation::Save(instance) => {
+                let previous = self.users.insert(instance.pk.clone(), instance.clone())?;
+                Some((Applied::Saved(instance), Undo::Restore(previous)))
             }
             Mutation::Delete(pk) => {
                 let previous = self.users.remove(&pk)?;
@@ -276,9 +290,11 @@ impl Table {
     /// Puts a change applied elsewhere (another process, through Redis) into this copy.
     pub(crate) fn replicate(&mut self, applied: &Applied) {
         match applied {
-            Applied::Saved(user) => {
-                self.next_pk = self.next_pk.max(user.id.saturating_add(1));
-                self.users.insert(user.id, user.clone());
+            Applied::Saved(instance) => {
+                if let Some(id) = instance.pk.as_int() {
+                    self.next_pk = self.next_pk.max(id.saturating_add(1));
+                }
+                self.users.insert(instance.pk.clone(), instance.clone());
             }
             Applied::Deleted(pk) => {
                 self.users.remove(pk);
@@ -293,17 +309,17 @@ impl Table {
                 self.users.remove(&pk);
                 self.next_pk = next_pk;
             }
-            Undo::Restore(user) => {
-                self.users.insert(user.id, user);
+            Undo::Restore(instance) => {
+                self.users.insert(instance.pk.clone(), instance);
             }
         }
     }
 
-    /// The data file's contents.
+    /// The data file's contents (the `User` model's: a data file holds users).
     fn to_file_text(&self) -> String {
         let data = DataFile {
             next_pk: self.next_pk,
-            users: self.users.values().cloned().collect(),
+            users: self.users.values().map(Instance::to_user).collect(),
         };
         let mut text = serde_json::to_string_pretty(&data).unwrap_or_default();
         text.push('\n');

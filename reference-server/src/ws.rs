@@ -18,14 +18,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::config::Endpoints;
+use crate::model::ModelRef;
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
-use crate::serializer::{Mode, lookup_pk, python_str, validate};
+use crate::serializer::{Mode, python_str};
 use crate::server::{MutateError, Server};
-use crate::store::{Applied, Mutation, user_json};
+use crate::store::{Applied, Mutation};
 use crate::{Profile, pyjson};
-
-/// The stream name the multiplexed endpoint routes to the full consumer (SPEC §8.2).
-pub(crate) const USERS_STREAM: &str = "users";
 
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -49,12 +48,15 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn from_path(path: &str) -> Option<Endpoint> {
-        match path {
-            "/ws/" => Some(Endpoint::Observer),
-            "/ws/full/" => Some(Endpoint::Full),
-            "/ws/multiplexed/" => Some(Endpoint::Multiplexed),
-            _ => None,
+    pub(crate) fn from_path(path: &str, endpoints: &Endpoints) -> Option<Endpoint> {
+        if path == endpoints.observer {
+            Some(Endpoint::Observer)
+        } else if path == endpoints.crud {
+            Some(Endpoint::Full)
+        } else if path == endpoints.multiplexed {
+            Some(Endpoint::Multiplexed)
+        } else {
+            None
         }
     }
 
@@ -384,7 +386,8 @@ impl Connection {
             Some(Value::Object(payload)) => echo_of(payload),
             _ => (Value::Null, Value::Null),
         };
-        if &*stream != USERS_STREAM {
+        let offered = &self.server.config.endpoints.stream;
+        if *stream != **offered {
             if self.server.config.faults.ignore_unknown_stream {
                 return Handled::default();
             }
@@ -395,7 +398,12 @@ impl Connection {
             return self.reply(
                 &action,
                 &request_id,
-                Outcome::error(404, format!("Unknown stream \"{stream}\": this server offers the stream \"{USERS_STREAM}\".")),
+                Outcome::error(
+                    404,
+                    format!(
+                        "Unknown stream \"{stream}\": this server offers the stream \"{offered}\"."
+                    ),
+                ),
                 Some(&stream),
             );
         }
@@ -544,15 +552,20 @@ impl Connection {
             // SPEC §5.1, §5.2
             Operation::Retrieve { lookup } => {
                 let table = server.table().await;
-                match lookup_pk(lookup).and_then(|pk| table.get(pk)) {
-                    Some(user) => Outcome::ok(200, user_json(user)),
+                let model = server.model();
+                match model.lookup(lookup).and_then(|pk| table.get(&pk)) {
+                    Some(instance) => Outcome::ok(200, model.render(instance)),
                     None => Outcome::not_found(),
                 }
             }
             // SPEC §5.3
             Operation::SubscribeInstance { lookup, request_id } => {
                 let table = server.table().await;
-                let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                let Some(pk) = server
+                    .model()
+                    .lookup(lookup)
+                    .filter(|pk| table.get(pk).is_some())
+                else {
                     if server.config.faults.subscribe_missing_replaces {
                         server.registry().remove_connection(self.id);
                     }
@@ -606,7 +619,11 @@ impl Connection {
             // SPEC §5.4
             Operation::UnsubscribeInstance { lookup } => {
                 let table = server.table().await;
-                let Some(pk) = lookup_pk(lookup).filter(|pk| table.get(*pk).is_some()) else {
+                let Some(pk) = server
+                    .model()
+                    .lookup(lookup)
+                    .filter(|pk| table.get(pk).is_some())
+                else {
                     if server.config.faults.unsubscribe_missing_cancels {
                         server.registry().remove_connection(self.id);
                     }
@@ -652,26 +669,31 @@ impl Connection {
             // SPEC §6.1
             Operation::List => {
                 let table = server.table().await;
-                Outcome::ok(200, Value::Array(table.all().map(user_json).collect()))
+                let model = server.model();
+                let list = model.list(&table).into_iter().map(|i| model.render(i));
+                Outcome::ok(200, Value::Array(list.collect()))
             }
             // SPEC §6.2
             Operation::Create { data } => {
                 // The seed serializer's create() reads validated_data['email'] (SPEC §10.7).
+                let model = server.model();
                 let raises_without_email = self.profile().is_dcrf()
+                    && matches!(model, ModelRef::User)
                     && data
                         .as_object()
                         .is_some_and(|data| !data.contains_key("email"));
                 let result = server
                     .mutate(|table| {
-                        let mutation =
-                            validate(table, Mode::Create, None, data).map_err(validation_error)?;
+                        let mutation = model
+                            .validate(table, Mode::Create, None, data)
+                            .map_err(validation_error)?;
                         if raises_without_email {
                             return Err(Outcome::crash());
                         }
                         Ok(mutation)
                     })
                     .await;
-                applied(result, 201)
+                applied(model, result, 201)
             }
             // SPEC §6.3, §6.4
             Operation::Update { lookup, data } | Operation::Patch { lookup, data } => {
@@ -680,27 +702,34 @@ impl Connection {
                 } else {
                     Mode::Patch
                 };
-                let pk = lookup_pk(lookup);
+                let model = server.model();
+                let pk = model.lookup(lookup);
                 let result = server
                     .mutate(|table| {
-                        let user = pk
+                        let instance = pk
+                            .as_ref()
                             .and_then(|pk| table.get(pk))
                             .ok_or_else(Outcome::not_found)?;
-                        validate(table, mode, Some(user), data).map_err(validation_error)
+                        model
+                            .validate(table, mode, Some(instance), data)
+                            .map_err(validation_error)
                     })
                     .await;
-                applied(result, 200)
+                applied(model, result, 200)
             }
             // SPEC §6.5
             Operation::Delete { lookup } => {
-                let pk = lookup_pk(lookup);
+                let model = server.model();
+                let pk = model.lookup(lookup);
                 let result = server
-                    .mutate(|table| match pk.filter(|pk| table.get(*pk).is_some()) {
-                        Some(pk) => Ok(Mutation::Delete(pk)),
-                        None => Err(Outcome::not_found()),
-                    })
+                    .mutate(
+                        |table| match pk.as_ref().filter(|pk| table.get(pk).is_some()) {
+                            Some(pk) => Ok(Mutation::Delete(pk.clone())),
+                            None => Err(Outcome::not_found()),
+                        },
+                    )
                     .await;
-                applied(result, 204)
+                applied(model, result, 204)
             }
             Operation::Custom { action } => {
                 Outcome::error(405, format!("Method \"{action}\" not allowed."))
@@ -795,9 +824,13 @@ fn validation_error(errors: Value) -> Outcome {
     }
 }
 
-fn applied(result: Result<Applied, MutateError<Outcome>>, status: u16) -> Outcome {
+fn applied(
+    model: ModelRef<'_>,
+    result: Result<Applied, MutateError<Outcome>>,
+    status: u16,
+) -> Outcome {
     match result {
-        Ok(Applied::Saved(user)) => Outcome::ok(status, user_json(&user)),
+        Ok(Applied::Saved(instance)) => Outcome::ok(status, model.render(&instance)),
         Ok(Applied::Deleted(_)) => Outcome::ok(status, Value::Null),
         Err(MutateError::Rejected(outcome)) => outcome,
         Err(MutateError::Persist(error)) => {
