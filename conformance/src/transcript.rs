@@ -9,6 +9,8 @@
 //! - primary keys of instances the case created become `[pk]`, `[pk2]`, ... wherever they
 //!   appear under the key `pk`, `id` or the lookup field, and in mutation lines;
 //! - the run's random token in the values the cases give their instances becomes `[run]`;
+//! - a string value that is an ISO 8601 date-time (`2026-11-29T23:02:21.846694Z`, DRF's
+//!   format of an `auto_now` field) becomes `[timestamp]`: the server makes it;
 //! - frames the server sent between two client actions are sorted (per connection, then by
 //!   text): replies and events may interleave in any order (SPEC 4.3.4);
 //! - an `update` event with status 404 immediately followed, on the same connection, by the
@@ -100,6 +102,9 @@ impl Redactor<'_> {
                 {
                     return Value::from(label);
                 }
+                if is_timestamp(text) {
+                    return Value::from("[timestamp]");
+                }
                 Value::from(self.text(text))
             }
             Value::Number(_) if is_pk_key(key, self.lookup_field) => self
@@ -123,6 +128,48 @@ impl Redactor<'_> {
             Err(_) => self.text(text),
         }
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `±HH:MM`: a date-time as DRF
+/// prints it.
+fn is_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let head = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !head {
+        return false;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let end = fraction
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        if end == 0 {
+            return false;
+        }
+        rest = &fraction[end..];
+    }
+    let zone = rest.as_bytes();
+    rest == "Z"
+        || (zone.len() == 6
+            && matches!(zone[0], b'+' | b'-')
+            && zone[1..3].iter().all(u8::is_ascii_digit)
+            && zone[3] == b':'
+            && zone[4..6].iter().all(u8::is_ascii_digit))
 }
 
 fn is_pk_key(key: Option<&str>, lookup_field: &str) -> bool {
@@ -322,6 +369,27 @@ pub async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_recognised() {
+        for yes in [
+            "2026-11-29T23:02:21.846694Z",
+            "2026-11-29T23:02:21Z",
+            "2026-11-29T23:02:21.5+01:00",
+        ] {
+            assert!(is_timestamp(yes), "{yes}");
+        }
+        for no in [
+            "2026-11-29",
+            "2026-11-29T23:02:21",
+            "2026-11-29T23:02:21.Z",
+            "x026-11-29T23:02:21Z",
+            "2026-11-29T23:02:21Zx",
+            "test 1",
+        ] {
+            assert!(!is_timestamp(no), "{no}");
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_and_keeps_digits() {

@@ -43,6 +43,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{Config, Limits};
+use crate::model::{Instance, Pk};
 use crate::server::Server;
 use crate::store::Mutation;
 use crate::ws::{self, Endpoint};
@@ -240,13 +241,13 @@ async fn drive(endpoint: Endpoint, steps: Vec<Step>) -> Vec<u8> {
 /// Saves or deletes pk through the server, as the admin API does.
 async fn change(server: &Server, pk: i64, delete: bool) {
     let _ = server
-        .mutate(|table| match table.get(pk) {
-            Some(_) if delete => Ok(Mutation::Delete(pk)),
-            Some(user) => {
-                let mut user = user.clone();
+        .mutate(|table| match table.get(&Pk::Int(pk)) {
+            Some(_) if delete => Ok(Mutation::Delete(Pk::Int(pk))),
+            Some(instance) => {
+                let mut user = instance.to_user();
                 user.email = format!("changed{}", user.email);
                 user.email.truncate(200);
-                Ok(Mutation::Save(user))
+                Ok(Mutation::Save(Instance::from_user(&user)))
             }
             None => Err(()),
         })

@@ -763,6 +763,7 @@ fn render_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Instance;
     use serde_json::json;
 
     #[test]
@@ -790,19 +791,23 @@ mod tests {
         let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = ConnSink::new(16, 1 << 20, registry.meter());
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS),
+            registry.subscribe(1, &sink, None, Pk::Int(7), &json!(11), LIMITS),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(12), LIMITS),
+            registry.subscribe(1, &sink, None, Pk::Int(7), &json!(12), LIMITS),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS),
+            registry.subscribe(1, &sink, None, Pk::Int(7), &json!(11), LIMITS),
             Subscribed::Ok
         );
         let user = crate::UserRecord::new(7, "x", "x@example.com");
-        registry.publish(&Applied::Saved(user), &Faults::none());
+        registry.publish(
+            &Applied::Saved(Instance::from_user(&user)),
+            ModelRef::User,
+            &Faults::none(),
+        );
         let stats = registry.memory_stats();
         assert!(stats.queued_bytes > 2 * 100, "{stats:?}");
         let first = sink.pop().unwrap();
@@ -813,9 +818,17 @@ mod tests {
         assert!(sink.pop().unwrap().ends_with("\"request_id\":12}"));
         assert!(sink.pop().is_none());
         assert_eq!(registry.memory_stats().queued_bytes, 0);
-        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(11.0))).len(), 1);
-        assert_eq!(registry.unsubscribe(1, 7, Some(&json!(13))).len(), 0);
-        assert_eq!(registry.unsubscribe(1, 7, None).len(), 1);
+        assert_eq!(
+            registry
+                .unsubscribe(1, Pk::Int(7), Some(&json!(11.0)))
+                .len(),
+            1
+        );
+        assert_eq!(
+            registry.unsubscribe(1, Pk::Int(7), Some(&json!(13))).len(),
+            0
+        );
+        assert_eq!(registry.unsubscribe(1, Pk::Int(7), None).len(), 1);
         assert_eq!(registry.len(), 0);
         assert_eq!(registry.memory_stats().subscription_bytes, 0);
     }
@@ -824,13 +837,17 @@ mod tests {
     fn unsubscribe_discards_the_queued_events_of_the_cancelled_subscription_only() {
         let mut registry = SubscriptionRegistry::new(Profile::Strict);
         let sink = ConnSink::new(100, 1 << 20, registry.meter());
-        registry.subscribe(1, &sink, None, 7, &json!(11), LIMITS);
-        registry.subscribe(1, &sink, None, 7, &json!(12), LIMITS);
+        registry.subscribe(1, &sink, None, Pk::Int(7), &json!(11), LIMITS);
+        registry.subscribe(1, &sink, None, Pk::Int(7), &json!(12), LIMITS);
         for n in 0..3 {
             let user = crate::UserRecord::new(7, format!("x{n}"), "x@example.com");
-            registry.publish(&Applied::Saved(user), &Faults::none());
+            registry.publish(
+                &Applied::Saved(Instance::from_user(&user)),
+                ModelRef::User,
+                &Faults::none(),
+            );
         }
-        let cancelled = registry.unsubscribe(1, 7, Some(&json!(11)));
+        let cancelled = registry.unsubscribe(1, Pk::Int(7), Some(&json!(11)));
         assert_eq!(sink.discard(&cancelled), 3);
         let mut left = Vec::new();
         while let Some(frame) = sink.pop() {
@@ -890,11 +907,11 @@ mod tests {
             bytes: 1 << 20,
         };
         assert_eq!(
-            registry.subscribe(1, &sink, None, 1, &json!(1), one),
+            registry.subscribe(1, &sink, None, Pk::Int(1), &json!(1), one),
             Subscribed::Ok
         );
         assert_eq!(
-            registry.subscribe(1, &sink, None, 2, &json!(1), one),
+            registry.subscribe(1, &sink, None, Pk::Int(2), &json!(1), one),
             Subscribed::LimitReached(1)
         );
         registry.remove_connection(1);
@@ -913,16 +930,16 @@ mod tests {
         let id = json!("r".repeat(300));
         // 2 x 302 bytes of text + 128: one fits, two do not.
         assert_eq!(
-            registry.subscribe(1, &sink, None, 1, &id, limits),
+            registry.subscribe(1, &sink, None, Pk::Int(1), &id, limits),
             Subscribed::Ok
         );
         assert_eq!(registry.memory_stats().subscription_bytes, 2 * 302 + 128);
         assert_eq!(
-            registry.subscribe(1, &sink, None, 2, &id, limits),
+            registry.subscribe(1, &sink, None, Pk::Int(2), &id, limits),
             Subscribed::BytesLimitReached(1000)
         );
-        assert!(!registry.by_pk.contains_key(&2));
-        assert_eq!(registry.unsubscribe(1, 1, None).len(), 1);
+        assert!(!registry.by_pk.contains_key(&Pk::Int(2)));
+        assert_eq!(registry.unsubscribe(1, Pk::Int(1), None).len(), 1);
         assert_eq!(registry.memory_stats().subscription_bytes, 0);
         assert_eq!(
             registry

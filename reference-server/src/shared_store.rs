@@ -777,9 +777,9 @@ mod tests {
         let user = UserRecord::new(7, "a b", "a@example.com");
         let change = parse_change(&format!("12 S {}", record_json(&user))).expect("saved");
         assert_eq!(change.version, 12);
-        assert!(matches!(change.applied, Applied::Saved(u) if u == user));
+        assert!(matches!(change.applied, Applied::Saved(u) if u == Instance::from_user(&user)));
         let change = parse_change("13 D 7").expect("deleted");
-        assert!(matches!(change.applied, Applied::Deleted(7)));
+        assert!(matches!(change.applied, Applied::Deleted(Pk::Int(7))));
         for bad in ["", "x S {}", "1 X 2", "1 D x", "1 S {", "1"] {
             assert!(parse_change(bad).is_none(), "{bad:?}");
         }
