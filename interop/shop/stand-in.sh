@@ -9,7 +9,7 @@
 # Extra arguments go to the server. It prints one line when ready,
 # `listening on ws://ADDR/api/live/products/`; the CRUD consumer is /api/live/products/crud/
 # and the admin API /admin/instances. DCRF_REFERENCE_SERVER names a built binary to run
-# instead of `cargo run`.
+# instead of `cargo run`; SHOP_FIXTURE another fixture (a JSON array of products).
 #
 # What the schema cannot say is given here, from products/models.py: `name` is unique,
 # `secret_note` may be blank, the model defaults of in_stock, category and secret_note, and
@@ -19,14 +19,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -n "${DCRF_REFERENCE_SERVER:-}" ]; then
     SERVER=("$DCRF_REFERENCE_SERVER")
 else
-    SERVER=(cargo run -q --manifest-path "$HERE/../../Cargo.toml" -p dcrf-reference-server --)
+    SERVER=("${CARGO:-cargo}" run -q --manifest-path "$HERE/../../Cargo.toml" -p dcrf-reference-server --bin dcrf-reference-server --)
 fi
 exec "${SERVER[@]}" \
     --model "$HERE/openapi.json" --component Product \
     --unique name --allow-blank secret_note \
     --default in_stock=true --default 'category="beans"' --default 'secret_note=""' \
     --ordering name \
-    --fixture "$HERE/fixture.json" \
+    --fixture "${SHOP_FIXTURE:-$HERE/fixture.json}" \
     --observer-path /api/live/products/ --crud-path /api/live/products/crud/ \
     --multiplexed-path /api/live/multiplexed/ --stream products \
     "$@"
