@@ -441,6 +441,10 @@ pub struct Endpoints {
     pub multiplexed: String,
     /// The multiplexer's stream name. Default `users`.
     pub stream: String,
+    /// The request key that names the instance (DCRF's `lookup_field`): `pk` (the
+    /// default) or the name of the model's pk field. The value is cast as the pk's Django
+    /// field casts it.
+    pub lookup_field: String,
 }
 
 impl Default for Endpoints {
@@ -450,6 +454,7 @@ impl Default for Endpoints {
             crud: "/ws/full/".into(),
             multiplexed: "/ws/multiplexed/".into(),
             stream: "users".into(),
+            lookup_field: dcrf_protocol::DEFAULT_LOOKUP_FIELD.into(),
         }
     }
 }
@@ -474,6 +479,9 @@ impl Endpoints {
         }
         if self.stream.is_empty() {
             return Err("the stream name must not be empty".into());
+        }
+        if self.lookup_field.is_empty() {
+            return Err("the lookup field must not be empty".into());
         }
         Ok(())
     }

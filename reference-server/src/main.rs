@@ -154,6 +154,9 @@ struct ServeArgs {
     /// Stream name of the multiplexed consumer.
     #[arg(long, value_name = "NAME", default_value = "users")]
     stream: String,
+    /// The request key naming the instance (DCRF's lookup_field): pk, or the pk field's name.
+    #[arg(long, value_name = "FIELD", default_value = "pk")]
+    lookup_field: String,
 }
 
 /// A user's own model instead of the seed's User (served from memory: not with --redis
@@ -333,6 +336,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crud: args.crud_path,
         multiplexed: args.multiplexed_path,
         stream: args.stream,
+        lookup_field: args.lookup_field,
     };
     if args.model.model.is_some() {
         config.model = Some(Arc::new(schema_model(

@@ -413,7 +413,15 @@ impl SchemaModel {
         // A unique field is checked once its own value is valid (DRF runs a field's
         // validators after converting it), whatever the other fields gave.
         let mut unique_errors: Vec<(String, String)> = Vec::new();
-        for name in self.schema.unique_fields() {
+        // A pk given on create (a slug) is unique too: Django's primary key gets DRF's
+        // UniqueValidator like any unique field.
+        let pk_name = &self.schema.pk().name;
+        let given_pk = self.schema.pk_kind() == PkKind::String && !self.schema.pk().read_only;
+        let unique_names = given_pk
+            .then_some(pk_name)
+            .into_iter()
+            .chain(self.schema.unique_fields().iter().filter(|n| *n != pk_name));
+        for name in unique_names {
             let value = match &validated {
                 Ok(values) => values.get(name).cloned(),
                 Err(errors) if errors.get(name).is_none() => {
@@ -428,8 +436,16 @@ impl SchemaModel {
                 }
                 Err(_) => None,
             };
+            let taken = |value: &Value| {
+                if name == pk_name {
+                    let pk = Pk::Text(python_str(value));
+                    table.get(&pk).is_some() && Some(&pk) != except
+                } else {
+                    table.taken(name, value, except)
+                }
+            };
             if let Some(value) = value
-                && table.taken(name, &value, except)
+                && taken(&value)
             {
                 unique_errors.push((name.clone(), unique_message(&self.schema, name)));
             }
@@ -440,7 +456,6 @@ impl SchemaModel {
             Err(errors) => return Err(self.errors_json(&errors, &unique_errors)),
         };
         let now = drf_now();
-        let pk_name = &self.schema.pk().name;
         match existing {
             None => {
                 let mut fields = Map::new();

@@ -269,6 +269,16 @@ pub async fn serve(listener: TcpListener, config: Config) -> Result<ServerHandle
         ));
     }
     config.endpoints.check().map_err(Error::Endpoints)?;
+    let lookup = &config.endpoints.lookup_field;
+    let pk_name = config
+        .model
+        .as_ref()
+        .map_or("id", |model| model.schema().pk().name.as_str());
+    if lookup != dcrf_protocol::DEFAULT_LOOKUP_FIELD && lookup != pk_name {
+        return Err(Error::Endpoints(format!(
+            "the lookup field must be pk or the pk field {pk_name}, not {lookup}"
+        )));
+    }
     let (table, data_path, shared) = match &config.redis {
         Some(_) if config.data_file.is_some() => return Err(Error::DataFileWithRedis),
         Some(redis) => {

@@ -534,11 +534,11 @@ impl Connection {
             && request.action == Action::SubscribeInstance
             && let Some(request_id) = &request.request_id
             && !request_id.as_value().is_null()
-            && let Some(lookup) = request.args.get(dcrf_protocol::DEFAULT_LOOKUP_FIELD)
+            && let Some(lookup) = request.args.get(&self.server.config.endpoints.lookup_field)
         {
             return Ok(Operation::SubscribeInstance { lookup, request_id });
         }
-        request.operation(dcrf_protocol::DEFAULT_LOOKUP_FIELD)
+        request.operation(&self.server.config.endpoints.lookup_field)
     }
 
     async fn perform(
