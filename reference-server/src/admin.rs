@@ -11,6 +11,13 @@
 //! | bad JSON or body | 400 `{"error": "..."}` |
 //! | other method | 405 `{"error": "..."}` |
 //!
+//! A model served from its schema (`--model`) has the same API under `/admin/instances`
+//! ([`AdminClient::with_collection`]); its bodies are the model's writable fields,
+//! validated as the serializer validates `create` (POST) or a partial update (PATCH): `400
+//! {"error": "invalid product", "fields": {DRF's errors}}`, `400 {"error": "unknown field:
+//! colour"}`, `400 {"error": "read-only field: id"}`. `/admin/instances` also serves the
+//! seed's `User`.
+//!
 //! The reference server also requires `Content-Type: application/json` on a request with a
 //! body (415 otherwise) and, when started with `--admin-token`, `Authorization: Bearer
 //! TOKEN` (401 otherwise); this client always sends the first and, given

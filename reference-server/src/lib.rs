@@ -11,6 +11,13 @@
 //!   `users` (SPEC §8);
 //! - HTTP `GET /healthz` and the admin API of [`admin`], which makes out-of-band changes.
 //!
+//! With [`Config::model`] it serves a user's own model instead of `User`: a
+//! [`SchemaModel`] read from the serializer's schema (a drf-spectacular OpenAPI component or
+//! a JSON Schema, through `dcrf-model`), with DRF's validation messages, a UUID, integer or
+//! slug pk, generated `auto_now` date-times and write-only fields; [`Config::endpoints`]
+//! moves the paths and names the stream. [`SchemaModel`] lists what a schema cannot say and
+//! must be given.
+//!
 //! With [`Config::redis`] several processes are one server (SPEC §5.10): the users live in
 //! Redis and every change is fanned out through a Redis channel to the subscribers of every
 //! process ([`RedisConfig`], [`ServerHandle::redis_state`]; the crate README says what lives

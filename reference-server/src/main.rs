@@ -23,6 +23,11 @@ use serde_json::Value;
 /// subscribe_instance, unsubscribe_instance, update and delete events), /ws/full/ (plus
 /// list, create, update, patch, delete) and /ws/multiplexed/ (channelsmultiplexer envelope,
 /// stream "users"); HTTP GET /healthz and the admin API (/admin/users) for out-of-band changes.
+/// With --model it serves your own model from its serializer's schema instead (admin API
+/// /admin/instances), on the paths of --observer-path, --crud-path and --multiplexed-path:
+///
+///   dcrf-reference-server --model openapi.json --component Product --unique name \
+///       --default in_stock=true --fixture products.json --observer-path /api/live/products/
 ///
 /// Without a subcommand it runs `serve`:
 ///
@@ -49,8 +54,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
-    /// Change users through a running server's admin API (works against the Django
+    Serve(Box<ServeArgs>),
+    /// Change instances through a running server's admin API (users work against the Django
     /// interop server too). Prints the response body; exits 1 on a non-2xx status.
     ///
     /// Example: dcrf-reference-server admin --url http://127.0.0.1:8000 update 1 --username "edited user name"
@@ -276,7 +281,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Admin(args)) => admin(args).await,
-            Some(Command::Serve(args)) => run_server(args).await,
+            Some(Command::Serve(args)) => run_server(*args).await,
             None => run_server(cli.serve).await,
         }
     });
