@@ -112,6 +112,7 @@ fn validation_replies_match_the_recorded_drf_ones() {
     assert!(cases.len() >= 50, "{} recorded ws cases", cases.len());
     let stand_in = StandIn::start(log_dir(), &[]);
     let url = format!("ws://{}/api/live/products/crud/", stand_in.addr());
+    eprintln!("| action | data | DRF 3.18.3 (recorded) | stand-in |\n|---|---|---|---|");
     let mismatches = runtime().block_on(async {
         let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
@@ -146,6 +147,15 @@ fn validation_replies_match_the_recorded_drf_ones() {
                 "errors": case["errors"],
                 "data": without_generated(&case["data"]),
             });
+            // Side by side, for the record (`-- --nocapture`).
+            eprintln!(
+                "| `{action}` | `{}` | {} `{}` | {} `{}` |",
+                case["input"],
+                case["status"],
+                case["errors"],
+                reply["response_status"],
+                reply["errors"]
+            );
             if got != want {
                 mismatches.push(format!(
                     "{action} {}:\n  DRF        {want}\n  stand-in   {got}",
