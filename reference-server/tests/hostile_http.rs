@@ -516,3 +516,56 @@ async fn shutdown_does_not_wait_for_idle_connections() {
         .await
         .expect("shutdown must not wait for idle connections");
 }
+
+#[tokio::test]
+async fn oversized_heads_are_a_431_and_oversized_admin_bodies_a_413() {
+    let server = start_default().await;
+    // A 20 KiB header line: past the 16 KiB head limit.
+    let response = exchange(
+        &server,
+        &format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
+            host(&server),
+            "a".repeat(20 * 1024)
+        ),
+    )
+    .await;
+    assert_eq!(status(&response), 431, "{}", head(&response));
+    // 70 header lines: past the 64 allowed.
+    let lines: String = (0..70).map(|n| format!("X-Line-{n}: {n}\r\n")).collect();
+    let response = exchange(
+        &server,
+        &format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\n{lines}Connection: close\r\n\r\n",
+            host(&server)
+        ),
+    )
+    .await;
+    assert_eq!(status(&response), 431, "{}", head(&response));
+    // An admin body of 1 MiB + 1 byte: 413, and no user is created.
+    let body = format!(
+        r#"{{"username": "big", "email": "{}"}}"#,
+        "e".repeat(1024 * 1024)
+    );
+    let response = exchange(
+        &server,
+        &format!(
+            "POST /admin/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            host(&server),
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(status(&response), 413, "{}", head(&response));
+    assert!(!user_exists(&server, 4).await, "nothing was created");
+    // Health is still served.
+    let response = exchange(
+        &server,
+        &format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            host(&server)
+        ),
+    )
+    .await;
+    assert_eq!(status(&response), 200);
+}
