@@ -3,7 +3,10 @@
 //! --component Product ...`), and needs no Python:
 //!
 //! - the shop app's committed harness config (`interop/shop/conformance.toml`) judges it
-//!   unchanged apart from URLs, token and hook routes: every MUST passes, in both profiles;
+//!   unchanged apart from URLs, token and hook routes: every MUST passes, in both profiles,
+//!   and every instance it sends validates against `product.json`, which `dcrf-schema`
+//!   writes from the same component (one schema: the client's types, the stand-in, the
+//!   harness's `--data-schema`);
 //! - every `create`/`update`/`patch` frame recorded from the real app
 //!   (`interop/shop/observed/validation.jsonl`, DRF 3.18.3) gets the same status and the
 //!   same `errors`, and the same `data` but for the generated `id` and `updated_at`;
@@ -16,8 +19,10 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
+use dcrf_conformance::data_schema::DataSchema;
 use dcrf_conformance::{RunOptions, Verdict, run};
 use dcrf_interop::{StandIn, repo_root};
 use futures_util::{SinkExt, StreamExt};
@@ -49,14 +54,41 @@ fn stand_in_target(stand_in: &StandIn) -> dcrf_conformance::Target {
     )
 }
 
+/// `product.json`, the instance schema `dcrf-schema` writes from the same component the
+/// stand-in serves: the harness checks every instance the stand-in sends against it.
+fn product_schema() -> Arc<DataSchema> {
+    let out = std::env::temp_dir().join(format!("dcrf-stand-in-schema-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["run", "-q", "-p", "dcrf-model", "--bin", "dcrf-schema", "--"])
+        .args(["--openapi", "interop/shop/openapi.json", "--component", "Product"])
+        .args(["--path", "/api/live/products/", "--lookup-field", "pk", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run dcrf-schema");
+    assert!(
+        output.status.success(),
+        "dcrf-schema: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let schema = DataSchema::from_file(&out.join("2020-12/product.json")).expect("product.json");
+    let _ = std::fs::remove_dir_all(&out);
+    Arc::new(schema)
+}
+
 #[test]
 fn the_shop_config_judges_the_stand_in_in_both_profiles() {
     let runtime = runtime();
+    let options = RunOptions {
+        data_schema: Some(product_schema()),
+        ..RunOptions::default()
+    };
     for profile in ["dcrf-1.3.0", "strict"] {
         let stand_in = StandIn::start(log_dir(), &["--profile", profile]);
         let target = stand_in_target(&stand_in);
         let report = runtime
-            .block_on(run(&target, &RunOptions::default(), |_, _, _| {}))
+            .block_on(run(&target, &options, |_, _, _| {}))
             .expect("the run can be made");
         let failed: Vec<String> = report
             .cases
