@@ -29,6 +29,9 @@ pub enum Capability {
     Multiplexed,
     /// Other processes of the same app (`nodes`), for SPEC 5.10.
     Nodes,
+    /// A hook that inserts a row with a deleted instance's key again (`mutation.recreate`),
+    /// for SPEC 5.6.3.
+    Recreate,
 }
 
 impl Capability {
@@ -44,6 +47,9 @@ impl Capability {
             }
             Capability::Nodes => {
                 "needs several processes of the app (SPEC 5.10); the target names one: list the others' observer URLs in `nodes`"
+            }
+            Capability::Recreate => {
+                "needs a hook that inserts a row with a deleted instance's key again (SPEC 5.6.3): set mutation.recreate"
             }
         }
     }
@@ -345,6 +351,23 @@ impl Ctx {
     pub(crate) async fn save_unchanged(&self, instance: &Instance) -> Step<()> {
         self.change_to(instance, &instance.value, &instance.value)
             .await
+    }
+
+    /// Inserts a row with the key of the deleted `instance` again, through the mutation
+    /// hook, its changed field set to `{base}-r`; returns that value.
+    pub(crate) async fn recreate(&self, instance: &Instance) -> Step<String> {
+        let value = format!("{}-r", instance.base);
+        self.recorder.log(
+            "hook",
+            WireEvent::Mutation {
+                operation: "recreate".into(),
+                pk: instance.pk.clone(),
+                fields: self.mutator.recreate_fields(&instance.pk, &value),
+            },
+        );
+        self.within_deadline("recreate", self.mutator.recreate(&instance.pk, &value))
+            .await?;
+        Ok(value)
     }
 
     /// Deletes `instance` through the mutation hook.

@@ -163,6 +163,13 @@ struct TargetArgs {
     /// http: extra header "Name: value" of every hook request (repeatable).
     #[arg(long = "mutation-header", value_name = "NAME: VALUE")]
     mutation_headers: Vec<String>,
+    /// Recreate template (SPEC 5.6.3): inserts a row with a deleted instance's key {pk}
+    /// again, e.g. "POST /admin/steps" (http) or a command (shell).
+    #[arg(long, value_name = "TEMPLATE")]
+    mutation_recreate: Option<String>,
+    /// http: body of the recreate request, a JSON template over {pk}, {field}, {value}.
+    #[arg(long, value_name = "TEMPLATE")]
+    mutation_recreate_body: Option<String>,
 }
 
 /// Splits a "Name: value" flag.
@@ -343,6 +350,12 @@ impl TargetArgs {
                     let (name, value) = header_flag("--mutation-header", header)?;
                     http.headers.insert(name, value);
                 }
+                if let Some(recreate) = &self.mutation_recreate {
+                    http.recreate = Some(recreate.clone());
+                }
+                if let Some(body) = &self.mutation_recreate_body {
+                    http.recreate_body = Some(body.clone());
+                }
             }
             MutationConfig::Websocket(ws) => {
                 if let Some(url) = &self.mutation_url {
@@ -353,6 +366,9 @@ impl TargetArgs {
                 set(&mut shell.create, &self.mutation_create);
                 set(&mut shell.update, &self.mutation_update);
                 set(&mut shell.delete, &self.mutation_delete);
+                if let Some(recreate) = &self.mutation_recreate {
+                    shell.recreate = Some(recreate.clone());
+                }
             }
             MutationConfig::None => {}
         }

@@ -277,6 +277,51 @@ impl Mutator {
         }
     }
 
+    /// Whether the hook can insert a row with a deleted instance's key again.
+    pub(crate) fn can_recreate(&self) -> bool {
+        match &self.hook {
+            Hook::Http { config, .. } => config.recreate.is_some(),
+            Hook::Shell(config) => config.recreate.is_some(),
+            Hook::WebSocket { .. } | Hook::None => false,
+        }
+    }
+
+    /// What a re-creation of `pk` with `value` sends, for the wire log.
+    pub(crate) fn recreate_fields(&self, pk: &Value, value: &str) -> Value {
+        let template = match &self.hook {
+            Hook::Http { config, .. } => config.recreate_body.as_deref(),
+            _ => None,
+        };
+        self.logged(template, value, Some(pk))
+    }
+
+    /// Inserts a row with the key `pk` (of a deleted instance) again, its `change_field`
+    /// set to `value`.
+    pub(crate) async fn recreate(&self, pk: &Value, value: &str) -> Result<(), Error> {
+        let fill = self.placeholders(value, Some(pk));
+        let missing = || Error::Mutation("the hook has no recreate request".into());
+        match &self.hook {
+            Hook::Http {
+                base,
+                config,
+                client,
+            } => {
+                let template = config.recreate.as_deref().ok_or_else(missing)?;
+                let (method, path) = split_template(template)?;
+                let path = fill_path(path, &fill);
+                let body = config.recreate_body.as_deref().map(|body| fill.json(body));
+                let response = http_call(client, method, &format!("{base}{path}"), body).await?;
+                expect_2xx(template, &response)
+            }
+            Hook::Shell(config) => {
+                let template = config.recreate.as_deref().ok_or_else(missing)?;
+                let command = fill_shell(template, &fill);
+                shell(&command, config.timeout()).await.map(drop)
+            }
+            Hook::WebSocket { .. } | Hook::None => Err(missing()),
+        }
+    }
+
     /// Deletes the instance `pk`.
     pub(crate) async fn delete(&self, pk: &Value) -> Result<(), Error> {
         let fill = self.placeholders("", Some(pk));

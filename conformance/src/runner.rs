@@ -384,6 +384,7 @@ pub async fn run(
                 crate::case::Capability::Full => target.full_url.is_none(),
                 crate::case::Capability::Multiplexed => target.multiplexed_url.is_none(),
                 crate::case::Capability::Nodes => target.nodes.is_empty(),
+                crate::case::Capability::Recreate => !mutator.can_recreate(),
             }) {
                 let finding = Finding::skip(missing.missing_reason());
                 return (index, conclude(&case, finding, &recorder, case_started));

@@ -584,6 +584,12 @@ pub struct HttpMutation {
     /// Extra headers sent with every request (an `Authorization` bearer token, say). Every
     /// request with a body also carries `Content-Type: application/json`.
     pub headers: BTreeMap<String, String>,
+    /// Request that inserts a row with the key of a deleted instance again (`{pk}` in the
+    /// path or the body), for SPEC 5.6.3: `POST /admin/steps` on the interop servers.
+    /// Without it the re-creation case is skipped.
+    pub recreate: Option<String>,
+    /// Body of the recreate request (JSON template over `{pk}`, `{field}`, `{value}`).
+    pub recreate_body: Option<String>,
 }
 
 impl Default for HttpMutation {
@@ -598,6 +604,8 @@ impl Default for HttpMutation {
             pk_field: "id".into(),
             pk_pointer: None,
             headers: BTreeMap::new(),
+            recreate: None,
+            recreate_body: None,
         }
     }
 }
@@ -636,7 +644,10 @@ impl HttpMutation {
             ("create", &self.create),
             ("update", &self.update),
             ("delete", &self.delete),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.recreate.iter().map(|t| ("recreate", t)))
+        {
             let method = template.split_whitespace().next().unwrap_or_default();
             if template.split_whitespace().count() != 2
                 || template.chars().any(char::is_control)
@@ -663,6 +674,21 @@ impl HttpMutation {
             check_json_template("mutation.create_body", body, field)?;
         }
         check_json_template("mutation.update_body", &self.update_body, field)?;
+        if let Some(recreate) = &self.recreate {
+            let body = self.recreate_body.as_deref().unwrap_or_default();
+            if !recreate.contains("{pk}") && !body.contains("{pk}") {
+                return Err(Error::InvalidTarget(format!(
+                    "mutation.recreate: {recreate:?} has no {{pk}} (nor has recreate_body): the request must name the key to insert again"
+                )));
+            }
+            if let Some(body) = &self.recreate_body {
+                check_json_template("mutation.recreate_body", body, field)?;
+            }
+        } else if self.recreate_body.is_some() {
+            return Err(Error::InvalidTarget(
+                "mutation.recreate_body is set but mutation.recreate is not".into(),
+            ));
+        }
         if let Some(pointer) = &self.pk_pointer
             && !pointer.is_empty()
             && !pointer.starts_with('/')
@@ -714,6 +740,9 @@ pub struct ShellMutation {
     pub pk_field: String,
     /// Milliseconds a command may run.
     pub timeout_ms: u64,
+    /// Command that inserts a row with the key `{pk}` of a deleted instance again (SPEC
+    /// 5.6.3); without it the re-creation case is skipped.
+    pub recreate: Option<String>,
 }
 
 impl Default for ShellMutation {
@@ -724,6 +753,7 @@ impl Default for ShellMutation {
             delete: String::new(),
             pk_field: "id".into(),
             timeout_ms: 10_000,
+            recreate: None,
         }
     }
 }

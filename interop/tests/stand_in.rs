@@ -61,9 +61,28 @@ fn product_schema() -> Arc<DataSchema> {
     let _ = std::fs::remove_dir_all(&out);
     let output = Command::new(env!("CARGO"))
         .current_dir(repo_root())
-        .args(["run", "-q", "-p", "dcrf-model", "--bin", "dcrf-schema", "--"])
-        .args(["--openapi", "interop/shop/openapi.json", "--component", "Product"])
-        .args(["--path", "/api/live/products/", "--lookup-field", "pk", "--out"])
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "dcrf-model",
+            "--bin",
+            "dcrf-schema",
+            "--",
+        ])
+        .args([
+            "--openapi",
+            "interop/shop/openapi.json",
+            "--component",
+            "Product",
+        ])
+        .args([
+            "--path",
+            "/api/live/products/",
+            "--lookup-field",
+            "pk",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .expect("run dcrf-schema");

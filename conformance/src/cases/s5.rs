@@ -245,6 +245,16 @@ pub(super) fn cases() -> Vec<Case> {
             delete_event
         ),
         case!(
+            "5.6.3",
+            "recreated-key",
+            Must,
+            "5.6",
+            "a row inserted again with a deleted instance's key: nothing for the old subscription, or a create event (200) then its update events",
+            [Mutation, Recreate],
+            false,
+            recreated_key
+        ),
+        case!(
             "5.6.2",
             "change-then-delete",
             Must,
@@ -708,6 +718,58 @@ async fn delete_event(ctx: Ctx) -> Step<Finding> {
     .await?;
     Ok(Finding::pass(
         "delete event 204 {\"pk\": K} with the subscribing request_id",
+    ))
+}
+
+async fn recreated_key(ctx: Ctx) -> Step<Finding> {
+    let mut x = ctx.create().await?;
+    let mut a = ctx.open("a").await?;
+    let s = json!(1550072);
+    subscribe(&ctx, &mut a, &s, &x.pk).await?;
+    ctx.delete(&x).await?;
+    let delete = a.expect_event("delete", &s, ctx.until()).await?;
+    check_delete_event(&delete, &s, &x)?;
+    let reborn = ctx.recreate(&x).await?;
+    x.value.clone_from(&reborn);
+    ctx.change(&mut x).await?;
+    // Either the subscription ended with the delete (SPEC 5.6.2) and nothing arrives, or it
+    // survived: a `create` event for the insertion, then an `update` event (SPEC 5.6.3).
+    let first = match a
+        .next_or_close(tokio::time::Instant::now() + ctx.quiet())
+        .await
+    {
+        ReplyOrClose::Nothing => None,
+        ReplyOrClose::Reply(frame) => Some(frame),
+        ReplyOrClose::Closed(close) => {
+            return Err(Finding::fail(format!(
+                "the connection ended ({close}) after the key was inserted again"
+            )));
+        }
+    };
+    let Some(create) = first else {
+        a.expect_quiet(
+            ctx.quiet(),
+            "the subscription ended with the delete event, so the row inserted again with its key is not delivered (SPEC 5.6.2)",
+        )
+        .await?;
+        return Ok(Finding::pass(
+            "the subscription ended with the delete event: nothing for the row inserted again with its key (SPEC 5.6.2)",
+        ));
+    };
+    let what = format!("first event of subscription {s} after the key was inserted again");
+    check_envelope(&create, &what, 200, &json!("create"), &s)?;
+    check_instance(&ctx, &create, &what)?;
+    // A server that reads the row at delivery may already show the change.
+    check_state(&ctx, &create, &what, &[reborn.as_str(), x.state()])?;
+    let update = a.expect_event("update", &s, ctx.until()).await?;
+    check_update_event(&ctx, &update, &s, &[x.state()])?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "one insertion and one change push two events, then nothing",
+    )
+    .await?;
+    Ok(Finding::non_strict(
+        "the subscription survived the delete: a create event (200) for the row inserted again, then its update event (SPEC 5.6.3; DCRF 1.3.0, SPEC 10.9); SPEC 5.6.2 recommends ending it with the delete event",
     ))
 }
 
