@@ -56,7 +56,7 @@ pub enum WireEvent {
     },
     /// The client sent a text frame.
     Sent {
-        /// The exact text.
+        /// The exact text (cut at [`Limits::kept_frame_bytes`], with a note saying so).
         text: String,
     },
     /// The server sent a text frame.
@@ -109,7 +109,8 @@ pub struct Limits {
     /// harness closes the connection with 1009 (`--max-message-bytes`, default 4 MiB).
     pub max_message_bytes: usize,
     /// Bytes the harness buffers for sending (its requests and the pongs it owes); a server
-    /// that does not read fills it and the connection fails (default 1 MiB).
+    /// that does not read fills it and the connection fails (default 2 MiB: room for the
+    /// 1 MiB message of SPEC 2.2.6 and its frame header).
     pub max_write_buffer_bytes: usize,
     /// Frames waiting to be matched on one connection; more are dropped unread and the case
     /// fails with "server flooded" (default 10,000).
@@ -154,7 +155,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_bytes: 4 << 20,
-            max_write_buffer_bytes: 1 << 20,
+            max_write_buffer_bytes: 2 << 20,
             inbox_frames: 10_000,
             inbox_bytes: 4 << 20,
             max_json_values: 100_000,
@@ -869,8 +870,15 @@ impl Conn {
 
     /// Sends exact text.
     pub(crate) async fn send_text(&mut self, text: String, until: Instant) -> Result<(), Finding> {
+        let logged = if text.len() > self.limits.kept_frame_bytes {
+            FrameText::from(text.clone())
+                .cut(self.limits.kept_frame_bytes)
+                .to_string()
+        } else {
+            text.clone()
+        };
         self.recorder
-            .log(&self.name, WireEvent::Sent { text: text.clone() });
+            .log(&self.name, WireEvent::Sent { text: logged });
         let name = self.name.clone();
         let Some(socket) = self.socket.as_mut() else {
             let why = self
@@ -925,6 +933,45 @@ impl Conn {
             )));
         };
         match tokio::time::timeout_at(until, socket.send(Message::binary(bytes))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                self.mark_closed(None, format!("send failed: {error}"));
+                Err(Finding::fail(format!(
+                    "connection {name}: send failed: {error}"
+                )))
+            }
+            Err(_) => Err(Finding::fail(format!(
+                "connection {name}: the server did not accept a frame before the deadline"
+            ))),
+        }
+    }
+
+    /// Sends `bytes` as the payload of one text frame, whether or not they are UTF-8 (SPEC
+    /// 2.2.7). Logged as a note with the bytes' length.
+    pub(crate) async fn send_text_bytes(
+        &mut self,
+        bytes: Vec<u8>,
+        until: Instant,
+    ) -> Result<(), Finding> {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        self.recorder.log(
+            &self.name,
+            WireEvent::Note {
+                text: format!(
+                    "client sends a text frame of {} bytes that are not UTF-8",
+                    bytes.len()
+                ),
+            },
+        );
+        let name = self.name.clone();
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(Finding::fail(format!(
+                "connection {name} closed before the client could send"
+            )));
+        };
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        match tokio::time::timeout_at(until, socket.send(Message::Frame(frame))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
                 self.mark_closed(None, format!("send failed: {error}"));

@@ -164,6 +164,36 @@ fn fault_event_without_request_id_fails_the_update_event_case() {
 }
 
 #[test]
+fn fault_greeting_fails_the_no_greeting_case() {
+    let report = faulted(&["2.2.8"], |f| f.greeting = true);
+    assert_fails(&report, &["2.2.8"]);
+}
+
+#[test]
+fn a_server_that_refuses_one_mebibyte_fails_2_2_6() {
+    let runtime = runtime();
+    let report = runtime.block_on(async {
+        let mut config = ServerConfig::strict();
+        config.limits.max_frame_bytes = 64 * 1024;
+        let server = EmbeddedServer::start(config)
+            .await
+            .expect("the reference server starts");
+        let options = RunOptions {
+            filter: vec!["2.2.6".into()],
+            ..generous()
+        };
+        let report = run(&server.target(), &options, |_, _, _| {})
+            .await
+            .expect("the run can be made");
+        server.shutdown().await;
+        report
+    });
+    assert_fails(&report, &["2.2.6"]);
+    let case = report.case("2.2.6").expect("case");
+    assert!(case.message.contains("1,048,576"), "{}", case.message);
+}
+
+#[test]
 fn fault_event_after_unsubscribe_fails_the_unsubscribe_cases() {
     let report = faulted(&["5.4.3", "5.4.4", "5.4.8", "5.4.9"], |f| {
         f.event_after_unsubscribe = true
@@ -190,6 +220,7 @@ fn a_failing_mutation_hook_is_an_error_not_a_failure() {
                 delete: ": {pk}; exit 3".into(),
                 pk_field: "id".into(),
                 timeout_ms: 10_000,
+                recreate: None,
             });
         },
     );

@@ -178,11 +178,14 @@ pub enum Fault {
     /// events of the cancelled subscription arrive after the 204 (breaks SPEC §5.4.2).
     #[value(name = "events-after-unsubscribe-backlog")]
     EventsAfterUnsubscribeBacklog,
+    /// A frame is sent as soon as the socket opens, before any request (breaks SPEC §2.2.8).
+    #[value(name = "greeting")]
+    Greeting,
 }
 
 impl Fault {
     /// Every fault, in documentation order.
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 15] = [
         Fault::EventWithoutRequestId,
         Fault::EventAfterUnsubscribe,
         Fault::DuplicateEvent,
@@ -197,6 +200,7 @@ impl Fault {
         Fault::SubscribeMissingReplaces,
         Fault::IgnoreUnknownStream,
         Fault::EventsAfterUnsubscribeBacklog,
+        Fault::Greeting,
     ];
 
     /// The command-line name, such as `event-without-request-id`.
@@ -216,6 +220,7 @@ impl Fault {
             Fault::SubscribeMissingReplaces => "subscribe-missing-replaces",
             Fault::IgnoreUnknownStream => "ignore-unknown-stream",
             Fault::EventsAfterUnsubscribeBacklog => "events-after-unsubscribe-backlog",
+            Fault::Greeting => "greeting",
         }
     }
 }
@@ -251,6 +256,8 @@ pub struct Faults {
     pub ignore_unknown_stream: bool,
     /// [`Fault::EventsAfterUnsubscribeBacklog`].
     pub events_after_unsubscribe_backlog: bool,
+    /// [`Fault::Greeting`].
+    pub greeting: bool,
 }
 
 impl Faults {
@@ -276,6 +283,7 @@ impl Faults {
             Fault::SubscribeMissingReplaces => &mut self.subscribe_missing_replaces,
             Fault::IgnoreUnknownStream => &mut self.ignore_unknown_stream,
             Fault::EventsAfterUnsubscribeBacklog => &mut self.events_after_unsubscribe_backlog,
+            Fault::Greeting => &mut self.greeting,
         };
         *flag = true;
         self
@@ -298,6 +306,7 @@ impl Faults {
             Fault::SubscribeMissingReplaces => self.subscribe_missing_replaces,
             Fault::IgnoreUnknownStream => self.ignore_unknown_stream,
             Fault::EventsAfterUnsubscribeBacklog => self.events_after_unsubscribe_backlog,
+            Fault::Greeting => self.greeting,
         }
     }
 

@@ -179,6 +179,10 @@ where
         sink,
     };
     tracing::debug!(conn = connection.id, ?endpoint, "open");
+    if server.config.faults.greeting {
+        let hello = r#"{"errors": [], "data": "hello", "action": "greeting", "response_status": 200, "request_id": null}"#;
+        let _ = futures_util::SinkExt::send(&mut ws, Message::text(hello)).await;
+    }
     connection.serve(&mut ws).await;
     server.registry().remove_connection(connection.id);
     tracing::debug!(conn = connection.id, "closed");
@@ -947,6 +951,16 @@ async fn close_within(ws: &mut Ws, code: CloseCode, reason: &str, send_deadline:
     }
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
         while let Some(Ok(_)) = ws.next().await {}
+        // After a read error (invalid UTF-8, a protocol error) tungstenite reads no more:
+        // drain the socket itself until the peer's close frame and FIN, so that the peer's
+        // close reply does not meet a closed socket, whose RST could destroy the close frame
+        // before the peer has read it.
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(ws.get_mut(), &mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
     })
     .await;
 }

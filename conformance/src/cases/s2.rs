@@ -42,6 +42,36 @@ pub(super) fn cases() -> Vec<Case> {
             client_binary_frame
         ),
         case!(
+            "2.2.6",
+            "one-mebibyte-message",
+            Must,
+            "2.2",
+            "a text message of exactly 1 MiB is answered; one byte more is answered or closed with 1009",
+            [],
+            false,
+            one_mebibyte_message
+        ),
+        case!(
+            "2.2.7",
+            "invalid-utf8-text-frame",
+            Must,
+            "2.2",
+            "a text frame that is not UTF-8 fails the connection, with close code 1007",
+            [],
+            false,
+            invalid_utf8_text_frame
+        ),
+        case!(
+            "2.2.8",
+            "no-greeting",
+            Must,
+            "2.2",
+            "the server sends nothing before the first request",
+            [],
+            true,
+            no_greeting
+        ),
+        case!(
             "2.3.1",
             "malformed-invalid-json",
             Should,
@@ -175,6 +205,103 @@ async fn client_binary_frame(ctx: Ctx) -> Step<Finding> {
         echo,
     )
     .await
+}
+
+/// The largest text message a server MUST accept (SPEC 2.2.6).
+const MEBIBYTE: usize = 1024 * 1024;
+
+/// A `retrieve` of `existing_pk` whose text is exactly `size` bytes: an ignored `pad`
+/// argument (SPEC 3.4.2) fills it.
+fn retrieve_of_size(ctx: &Ctx, request_id: &Value, size: usize) -> String {
+    let bare = json!({"action": "retrieve", "request_id": request_id,
+        ctx.lookup(): ctx.target.existing_pk, "pad": ""})
+    .to_string();
+    let pad = size.saturating_sub(bare.len());
+    let text = json!({"action": "retrieve", "request_id": request_id,
+        ctx.lookup(): ctx.target.existing_pk, "pad": "x".repeat(pad)})
+    .to_string();
+    debug_assert_eq!(text.len(), size.max(bare.len()));
+    text
+}
+
+async fn one_mebibyte_message(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let at_limit = json!(1550110);
+    a.send_text(retrieve_of_size(&ctx, &at_limit, MEBIBYTE), ctx.until())
+        .await?;
+    match a.expect_reply_or_close(&at_limit, ctx.until()).await {
+        ReplyOrClose::Reply(reply) => {
+            check_envelope(
+                &reply,
+                "reply to a retrieve of 1 MiB",
+                200,
+                &json!("retrieve"),
+                &at_limit,
+            )?;
+        }
+        ReplyOrClose::Closed(close) => {
+            return Err(Finding::fail(format!(
+                "a message of 1,048,576 bytes must be accepted (SPEC 2.2.6), but the connection ended ({close})"
+            )));
+        }
+        ReplyOrClose::Nothing => {
+            return Err(Finding::fail(
+                "no reply to a retrieve of 1,048,576 bytes before the case deadline (SPEC 2.2.6, 4.3.1)",
+            ));
+        }
+    }
+    let mut b = ctx.open("b").await?;
+    let above = json!(1550111);
+    b.send_text(retrieve_of_size(&ctx, &above, MEBIBYTE + 1), ctx.until())
+        .await?;
+    match b.expect_reply_or_close(&above, ctx.until()).await {
+        ReplyOrClose::Reply(_) => Ok(Finding::pass(
+            "1 MiB answered, and one byte more too (a server MAY accept more, SPEC 2.2.6)",
+        )),
+        ReplyOrClose::Closed(close) if close.code == Some(1009) => Ok(Finding::pass(
+            "1 MiB answered; one byte more closed with 1009 (SPEC 2.2.6)",
+        )),
+        ReplyOrClose::Closed(close) => Ok(Finding::non_strict(format!(
+            "1 MiB answered; one byte more ended the connection ({close}): SPEC 2.2.6 recommends a close frame with code 1009"
+        ))),
+        ReplyOrClose::Nothing => Err(Finding::fail(
+            "a message of 1,048,577 bytes got neither a reply nor a close before the case deadline (SPEC 4.3.1)",
+        )),
+    }
+}
+
+async fn invalid_utf8_text_frame(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    let mut bytes =
+        br#"{"action": "retrieve", "request_id": 1550112, "pk": 1, "note": ""#.to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(br#""}"#);
+    a.send_text_bytes(bytes, ctx.until()).await?;
+    match a.next_or_close(ctx.until()).await {
+        ReplyOrClose::Closed(close) if close.code == Some(1007) => Ok(Finding::pass(
+            "the connection failed with close code 1007 (SPEC 2.2.7)",
+        )),
+        ReplyOrClose::Closed(close) => Ok(Finding::non_strict(format!(
+            "the connection ended ({close}): SPEC 2.2.7 recommends a close frame with code 1007 first"
+        ))),
+        ReplyOrClose::Reply(frame) => Err(Finding::fail(format!(
+            "a text frame that is not UTF-8 fails the connection (SPEC 2.2.7, RFC 6455 section 8.1), but the server answered: {}",
+            frame.raw
+        ))),
+        ReplyOrClose::Nothing => Err(Finding::fail(
+            "a text frame that is not UTF-8 fails the connection (SPEC 2.2.7), but it stayed open and silent until the case deadline",
+        )),
+    }
+}
+
+async fn no_greeting(ctx: Ctx) -> Step<Finding> {
+    let mut a = ctx.open("a").await?;
+    a.expect_quiet(
+        ctx.quiet(),
+        "a server sends nothing before it has received a request (SPEC 2.2.8)",
+    )
+    .await?;
+    Ok(Finding::pass("nothing before the first request"))
 }
 
 /// A malformed frame a case sends.
