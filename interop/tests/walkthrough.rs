@@ -142,9 +142,7 @@ fn interface_members(ts: &str, name: &str) -> Vec<String> {
     let mut members = Vec::new();
     let mut in_comment = false;
     for line in body.map(str::trim) {
-        if line.starts_with("/*") {
-            in_comment = !line.ends_with("*/");
-        } else if in_comment {
+        if in_comment || line.starts_with("/*") {
             in_comment = !line.ends_with("*/");
         } else {
             members.push(line.to_owned());
