@@ -57,13 +57,18 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-/// A child process killed (and reaped) on drop.
-struct Killed(Child);
+/// A child process killed (and reaped) on drop; when the test is failing, its log (stderr),
+/// if it has one, is printed.
+struct Killed(Child, Option<PathBuf>);
 
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if let (true, Some(log)) = (std::thread::panicking(), &self.1) {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            eprintln!("--- {}\n{text}", log.display());
+        }
     }
 }
 
@@ -272,11 +277,13 @@ fn the_readme_walkthrough_runs_on_the_shop_app() {
             .arg(shop.join("stand-in.sh"))
             .args(["--listen", "127.0.0.1:0"])
             .env("DCRF_REFERENCE_SERVER", &binaries["dcrf-reference-server"])
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("the stand-in's log"))
             .spawn()
             .expect("start interop/shop/stand-in.sh"),
+        Some(log),
     );
     let lines = stdout_lines(&mut stand_in.0);
     let listening = next_line(&lines, "listening line from the stand-in", |line| {
@@ -304,6 +311,7 @@ fn the_readme_walkthrough_runs_on_the_shop_app() {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start node interop/js/watch.mjs"),
+        None,
     );
     let watched = stdout_lines(&mut watch.0);
     let admin = |args: &[&str]| -> Output {
