@@ -302,10 +302,14 @@ fn two_processes_on_redis_conform_and_refusals_say_why() {
             stand_in.log_text()
         )
     });
+    // Where DCRF drops the TCP connection (a message above 1 MiB, text that is not UTF-8)
+    // the stand-in closes with 1009 or 1007 instead (SPEC 10.16): PASS against NON-STRICT.
+    let drops_tcp = ["2.2.6", "2.2.7"];
     let verdicts = |report: &RunReport| -> Vec<(String, &'static str)> {
         report
             .cases
             .iter()
+            .filter(|case| !drops_tcp.contains(&case.id.as_str()))
             .map(|case| (case.id.clone(), case.verdict.label()))
             .collect()
     };
