@@ -57,6 +57,7 @@ mod serializer;
 mod server;
 mod service;
 mod shared_store;
+mod steps;
 mod store;
 mod ws;
 
