@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::model::{ModelRef, Pk};
+use crate::model::{Instance, ModelRef, Pk};
 use crate::pyset::{PySet, python_hash};
 use crate::store::{Applied, Table};
 use crate::{Faults, Profile, pyjson};
@@ -35,14 +35,15 @@ pub(crate) const SUBSCRIPTION_OVERHEAD_BYTES: usize = 128;
 pub(crate) const QUEUED_FRAME_OVERHEAD_BYTES: usize = 32;
 
 /// A model observer's message: what happened to which instance (DCRF's `post_save` and
-/// `post_delete` receivers, PROFILE-NOTES 7). The data of a create or an update is read
-/// when the event is rendered, not carried.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `post_delete` receivers, PROFILE-NOTES 7), with the row as saved. `dcrf-1.3.0` reads the
+/// data of a create or an update again when the event is rendered; `strict` sends the row
+/// as saved (SPEC §5.8.3).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ObserverEvent {
     /// A row was inserted (`post_save` with `created`): the action `create`.
-    Created(Pk),
+    Created(Instance),
     /// A row was updated: the action `update`.
-    Updated(Pk),
+    Updated(Instance),
     /// A row was deleted: the action `delete`, `data` `{"pk": PK}`.
     Deleted(Pk),
 }
@@ -635,11 +636,11 @@ impl SubscriptionRegistry {
     }
 
     /// Queues the event of a model observer's message (`POST /admin/steps`, PROFILE-NOTES
-    /// 6.6 and 7): a delete is sent as [`SubscriptionRegistry::publish`] sends it; the data
-    /// of a create or an update is read from `table` now, at delivery. Under `dcrf-1.3.0`
-    /// an instance that is gone by then gives DCRF's 404 form (`{"errors": ["Not found"],
-    /// "data": null, "action": "update", "response_status": 404, ...}`); `strict` sends
-    /// nothing for it, the delete that removed it being the last word (SPEC §5.9.2).
+    /// 6.6 and 7): a delete is sent as [`SubscriptionRegistry::publish`] sends it. Under
+    /// `dcrf-1.3.0` the data of a create or an update is read from `table` now, at delivery,
+    /// and an instance that is gone by then gives DCRF's 404 form (`{"errors": ["Not
+    /// found"], "data": null, "action": "update", "response_status": 404, ...}`); `strict`
+    /// sends the row as saved (SPEC §5.8.3).
     pub(crate) fn publish_observed(
         &mut self,
         event: &ObserverEvent,
@@ -648,20 +649,23 @@ impl SubscriptionRegistry {
         faults: &Faults,
     ) {
         let profile = self.profile;
-        let (pk, action) = match event {
+        let (saved, action) = match event {
             ObserverEvent::Deleted(pk) => return self.publish_delete(pk, faults),
-            ObserverEvent::Created(pk) => (pk, "create"),
-            ObserverEvent::Updated(pk) => (pk, "update"),
+            ObserverEvent::Created(saved) => (saved, "create"),
+            ObserverEvent::Updated(saved) => (saved, "update"),
         };
-        let prefix = match (table.get(pk), profile) {
-            (Some(instance), _) => {
+        let shown = match profile {
+            Profile::Dcrf130 => table.get(&saved.pk),
+            Profile::Strict => Some(saved),
+        };
+        let prefix = match shown {
+            Some(instance) => {
                 let data = render_json(profile, &model.render(instance));
                 event_prefix(profile, &data, action, 200, faults)
             }
-            (None, Profile::Dcrf130) => not_found_prefix(profile, action, faults),
-            (None, Profile::Strict) => return,
+            None => not_found_prefix(profile, action, faults),
         };
-        self.fan_out(pk, &prefix, faults);
+        self.fan_out(&saved.pk, &prefix, faults);
     }
 
     fn publish_delete(&mut self, pk: &Pk, faults: &Faults) {
@@ -826,7 +830,6 @@ fn render_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Instance;
     use serde_json::json;
 
     #[test]

@@ -20,8 +20,10 @@
 //! replaced by each save or delete of it, and every save or delete registers a callback
 //! that sends the object's pending message (if any) and clears it. The callbacks run at the
 //! commit, in registration order, or at once without a transaction. So one object saved
-//! three times in a transaction gives one event, three objects of one row three events; the
-//! data of a create or update is read when the event is rendered, after the commit
+//! three times in a transaction gives one event, three objects of one row three events.
+//! Under `dcrf-1.3.0` the data of a create or update is read when the event is rendered,
+//! after the commit (so an update of a row the transaction also deleted is DCRF's 404
+//! form); `strict` sends the row as saved
 //! ([`crate::registry::SubscriptionRegistry::publish_observed`]).
 
 use hyper::StatusCode;
@@ -31,7 +33,7 @@ use crate::model::{Instance, ModelRef, Pk};
 use crate::pyjson;
 use crate::registry::{ObserverEvent, SubscriptionKey};
 use crate::server::Server;
-use crate::store::{Mutation, Table, persist};
+use crate::store::{Applied, Mutation, Table, persist};
 
 /// The fields a step may set (views.py's `STEP_FIELDS`).
 const STEP_FIELDS: [&str; 2] = ["username", "email"];
@@ -252,10 +254,7 @@ impl StepRun {
     /// Runs one step on `table`; its result goes to `results` when it succeeds.
     fn step(&mut self, table: &mut Table, step: &Value) -> Result<(), StepFailure> {
         let op = step.get("op").and_then(Value::as_str).unwrap_or_default();
-        let field = |name: &str| {
-            step.get(name)
-                .ok_or_else(|| key_error(&Value::from(name)))
-        };
+        let field = |name: &str| step.get(name).ok_or_else(|| key_error(&Value::from(name)));
         let result = match op {
             "fetch" => {
                 let pk = Pk::Int(py_int(field("pk")?)?);
@@ -295,19 +294,19 @@ impl StepRun {
                     fields.insert(key.clone(), char_field(value));
                 }
                 check_row(table, &fields, Some(&pk), true)?;
-                self.apply(
+                let saved = self.apply(
                     table,
                     Mutation::Create {
                         pk: Some(pk.clone()),
                         fields: fields.clone(),
                     },
-                );
+                )?;
                 let object = PyObject {
                     pk: Some(pk.clone()),
                     fields,
                 };
                 let index = self.add_object(object);
-                self.observe(index, ObserverEvent::Created(pk.clone()));
+                self.observe(index, ObserverEvent::Created(saved));
                 let name = step.get("as").cloned().unwrap_or(Value::from("_inserted"));
                 self.bind_index(&name, index)?;
                 json!({"op": op, "pk": pk.to_json()})
@@ -326,44 +325,48 @@ impl StepRun {
                     object.fields.insert(key.clone(), char_field(value));
                 }
                 let object = object.clone();
-                let (pk, event) = match &object.pk {
+                let event = match &object.pk {
                     Some(pk) if table.get(pk).is_some() => {
                         check_row(table, &object.fields, Some(pk), false)?;
-                        self.apply(
+                        let saved = self.apply(
                             table,
                             Mutation::Save(Instance {
                                 pk: pk.clone(),
                                 fields: object.fields.clone(),
                             }),
-                        );
-                        (pk.clone(), ObserverEvent::Updated(pk.clone()))
+                        )?;
+                        ObserverEvent::Updated(saved)
                     }
                     // The UPDATE matched no row: Django INSERTs with the object's pk.
                     Some(pk) => {
                         check_row(table, &object.fields, Some(pk), true)?;
-                        self.apply(
+                        let saved = self.apply(
                             table,
                             Mutation::Create {
                                 pk: Some(pk.clone()),
                                 fields: object.fields.clone(),
                             },
-                        );
-                        (pk.clone(), ObserverEvent::Created(pk.clone()))
+                        )?;
+                        ObserverEvent::Created(saved)
                     }
                     // A deleted object has no pk: a new row with the next one.
                     None => {
                         check_row(table, &object.fields, None, true)?;
-                        let Some(pk) = self.apply(
+                        let saved = self.apply(
                             table,
                             Mutation::Create {
                                 pk: None,
                                 fields: object.fields.clone(),
                             },
-                        ) else {
-                            return Err(StepFailure::Uncaught);
-                        };
-                        (pk.clone(), ObserverEvent::Created(pk))
+                        )?;
+                        ObserverEvent::Created(saved)
                     }
+                };
+                let pk = match &event {
+                    ObserverEvent::Created(saved) | ObserverEvent::Updated(saved) => {
+                        saved.pk.clone()
+                    }
+                    ObserverEvent::Deleted(pk) => pk.clone(),
                 };
                 self.objects[index].pk = Some(pk.clone());
                 self.observe(index, event);
@@ -379,26 +382,35 @@ impl StepRun {
                     ));
                 };
                 if table.get(&pk).is_some() {
-                    self.apply(table, Mutation::Delete(pk.clone()));
+                    self.apply(table, Mutation::Delete(pk.clone()))?;
                 }
                 // Django sends post_delete even when the row was already gone.
                 self.objects[index].pk = None;
                 self.observe(index, ObserverEvent::Deleted(pk.clone()));
                 json!({"op": op, "obj": name, "pk": pk.to_json()})
             }
-            _ => return Err(StepFailure::caught("BadBody", format!("unknown op: {op:?}"))),
+            _ => {
+                return Err(StepFailure::caught(
+                    "BadBody",
+                    format!("unknown op: {op:?}"),
+                ));
+            }
         };
         self.results.push(result);
         Ok(())
     }
 
-    /// Applies a checked mutation; returns the pk it touched.
-    fn apply(&mut self, table: &mut Table, mutation: Mutation) -> Option<Pk> {
-        let (applied, _undo) = table.apply(mutation)?;
+    /// Applies a checked mutation; returns the row as saved (a delete: its pk only, no
+    /// field). A mutation the table refuses (the pk counter exhausted) is an OverflowError.
+    fn apply(&mut self, table: &mut Table, mutation: Mutation) -> Result<Instance, StepFailure> {
+        let (applied, _undo) = table.apply(mutation).ok_or(StepFailure::Uncaught)?;
         self.changed = true;
-        Some(match applied {
-            crate::store::Applied::Saved(instance) => instance.pk,
-            crate::store::Applied::Deleted(pk) => pk,
+        Ok(match applied {
+            Applied::Saved(instance) => instance,
+            Applied::Deleted(pk) => Instance {
+                pk,
+                fields: Map::new(),
+            },
         })
     }
 
@@ -523,10 +535,7 @@ fn py_int(value: &Value) -> Result<i64, StepFailure> {
             let invalid = || {
                 StepFailure::caught(
                     "ValueError",
-                    format!(
-                        "invalid literal for int() with base 10: {}",
-                        py_repr(value)
-                    ),
+                    format!("invalid literal for int() with base 10: {}", py_repr(value)),
                 )
             };
             let trimmed = text.trim();
@@ -683,6 +692,18 @@ mod tests {
         (run, Ok(()))
     }
 
+    /// The action and pk of each message.
+    fn summary(events: Vec<ObserverEvent>) -> Vec<(&'static str, Pk)> {
+        events
+            .into_iter()
+            .map(|event| match event {
+                ObserverEvent::Created(saved) => ("create", saved.pk),
+                ObserverEvent::Updated(saved) => ("update", saved.pk),
+                ObserverEvent::Deleted(pk) => ("delete", pk),
+            })
+            .collect()
+    }
+
     fn answer_of(body: &str) -> Answer {
         parse(body.as_bytes()).unwrap_err()
     }
@@ -781,7 +802,7 @@ mod tests {
                    {"op": "save", "obj": "a", "set": {"email": "e2"}}]),
         );
         outcome.unwrap();
-        assert_eq!(run.flush(), vec![ObserverEvent::Updated(Pk::Int(1))]);
+        assert_eq!(summary(run.flush()), [("update", Pk::Int(1))]);
         // F2.3: a twice, b once: two events. F6.8: save then delete of one object: the delete.
         let mut t = table();
         let (mut run, _) = run_all(
@@ -791,11 +812,11 @@ mod tests {
                    {"op": "fetch", "as": "c", "pk": 2}, {"op": "save", "obj": "c"}, {"op": "delete", "obj": "c"}]),
         );
         assert_eq!(
-            run.flush(),
-            vec![
-                ObserverEvent::Updated(Pk::Int(1)),
-                ObserverEvent::Updated(Pk::Int(1)),
-                ObserverEvent::Deleted(Pk::Int(2)),
+            summary(run.flush()),
+            [
+                ("update", Pk::Int(1)),
+                ("update", Pk::Int(1)),
+                ("delete", Pk::Int(2)),
             ]
         );
         assert!(t.get(&Pk::Int(2)).is_none());
@@ -813,18 +834,24 @@ mod tests {
         ] {
             run.step(&mut t, &step).unwrap();
         }
-        assert_eq!(run.flush(), vec![ObserverEvent::Deleted(Pk::Int(2))]);
+        assert_eq!(summary(run.flush()), [("delete", Pk::Int(2))]);
         run.step(
             &mut t,
             &json!({"op": "save", "obj": "a", "set": {"email": "stale@x"}}),
         )
         .unwrap();
-        assert_eq!(run.flush(), vec![ObserverEvent::Created(Pk::Int(2))]);
-        assert_eq!(t.get(&Pk::Int(2)).unwrap().get("email"), Some(&json!("stale@x")));
+        assert_eq!(summary(run.flush()), [("create", Pk::Int(2))]);
+        assert_eq!(
+            t.get(&Pk::Int(2)).unwrap().get("email"),
+            Some(&json!("stale@x"))
+        );
         // b was deleted: saving it inserts a row with the next pk.
-        run.step(&mut t, &json!({"op": "save", "obj": "b", "set": {"username": "b again"}}))
-            .unwrap();
-        assert_eq!(run.flush(), vec![ObserverEvent::Created(Pk::Int(4))]);
+        run.step(
+            &mut t,
+            &json!({"op": "save", "obj": "b", "set": {"username": "b again"}}),
+        )
+        .unwrap();
+        assert_eq!(summary(run.flush()), [("create", Pk::Int(4))]);
         assert_eq!(
             run.results.last(),
             Some(&json!({"op": "save", "obj": "b", "pk": 4}))
@@ -853,6 +880,9 @@ mod tests {
     fn python_reprs() {
         assert_eq!(py_repr(&json!("a'b")), r#""a'b""#);
         assert_eq!(py_repr(&json!("a'b\"")), r#"'a\'b"'"#);
-        assert_eq!(py_repr(&json!({"k": [1e16, -0.5, "\n"]})), r"{'k': [1e+16, -0.5, '\n']}");
+        assert_eq!(
+            py_repr(&json!({"k": [1e16, -0.5, "\n"]})),
+            r"{'k': [1e+16, -0.5, '\n']}"
+        );
     }
 }

@@ -152,8 +152,8 @@ async fn a_transaction_sends_its_events_at_the_commit_and_a_rollback_none() {
 #[tokio::test]
 async fn an_update_and_a_delete_in_one_transaction() {
     // F6.7: object a saved, object b of the same row deleted. DCRF renders a's update
-    // after the commit: the 404 form; strict sends the delete only.
-    for (config, update_too) in [(dcrf(), true), (Config::strict(), false)] {
+    // after the commit: the 404 form; strict sends the state as of the save.
+    for (config, strict) in [(dcrf(), false), (Config::strict(), true)] {
         let server = start(config).await;
         let t = Transcript::default();
         let mut a = Client::connect(&server, "/ws/", "A", &t).await;
@@ -168,9 +168,14 @@ async fn an_update_and_a_delete_in_one_transaction() {
             ]}),
         )
         .await;
-        if update_too {
+        let update = a.recv_text().await;
+        if strict {
+            let update: Value = serde_json::from_str(&update).expect("JSON");
+            assert_eq!(update["data"], user(2, "test 2", "f67@x"));
+            assert_eq!(update["response_status"], 200);
+        } else {
             assert_eq!(
-                a.recv_text().await,
+                update,
                 r#"{"errors": ["Not found"], "data": null, "action": "update", "response_status": 404, "request_id": 900}"#
             );
         }
