@@ -108,10 +108,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<StepsRequest, Answer> {
             }
         }
     }
-    let object = body.as_object().map(Map::clone).unwrap_or_default();
     Ok(StepsRequest {
-        atomic: object.get("atomic").is_none_or(truthy),
-        rollback: object.get("rollback").is_some_and(truthy),
+        atomic: body.get("atomic").is_none_or(truthy),
+        rollback: body.get("rollback").is_some_and(truthy),
         steps: steps.clone(),
     })
 }
@@ -481,10 +480,11 @@ fn check_row(
             )));
         }
     }
-    if insert && let Some(pk) = pk {
-        if table.get(pk).is_some() {
-            return Err(integrity_error("UNIQUE constraint failed: auth_user.id"));
-        }
+    if insert
+        && let Some(pk) = pk
+        && table.get(pk).is_some()
+    {
+        return Err(integrity_error("UNIQUE constraint failed: auth_user.id"));
     }
     let username = fields.get("username").cloned().unwrap_or_default();
     let except = if insert { None } else { pk };
