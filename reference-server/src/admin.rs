@@ -10,6 +10,13 @@
 //! | unknown pk | 404 `{"error": "..."}` |
 //! | bad JSON or body | 400 `{"error": "..."}` |
 //! | other method | 405 `{"error": "..."}` |
+//! | `POST /admin/steps` `{"atomic": bool, "rollback"?: bool, "steps": [...]}` | 200 `{"results": [...], "committed": bool}`; 400 on a bad body or a failing step (a transaction keeps nothing then) |
+//!
+//! `POST /admin/steps` runs ORM steps on named Python objects (`fetch`, `save`, `delete`,
+//! `insert` of an explicit pk), in one transaction when `atomic` (events at the commit, one
+//! per Python object saved or deleted; none after `"rollback": true`); send it with
+//! [`AdminClient::request`]. The reference server answers it for the seed's `User` only, and
+//! 501 with `--redis` or `--model`.
 //!
 //! A model served from its schema (`--model`) has the same API under `/admin/instances`
 //! ([`AdminClient::with_collection`]); its bodies are the model's writable fields,

@@ -64,6 +64,7 @@ mod serializer;
 mod server;
 mod service;
 mod shared_store;
+mod steps;
 mod store;
 mod ws;
 

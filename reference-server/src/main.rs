@@ -22,7 +22,8 @@ use serde_json::Value;
 /// It serves the seed's User model on one port: WebSockets at /ws/ (retrieve,
 /// subscribe_instance, unsubscribe_instance, update and delete events), /ws/full/ (plus
 /// list, create, update, patch, delete) and /ws/multiplexed/ (channelsmultiplexer envelope,
-/// stream "users"); HTTP GET /healthz and the admin API (/admin/users) for out-of-band changes.
+/// stream "users"); HTTP GET /healthz and the admin API (/admin/users, /admin/steps) for
+/// out-of-band changes.
 /// With --model it serves your own model from its serializer's schema instead (admin API
 /// /admin/instances), on the paths of --observer-path, --crud-path and --multiplexed-path:
 ///

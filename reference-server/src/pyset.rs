@@ -3,9 +3,11 @@
 //!
 //! A set is an open-addressing table of 8 slots or more. A member goes to slot
 //! `hash & mask`; on a collision the next 9 slots are probed when they fit in the table, then
-//! `i = (i * 5 + 1 + perturb) & mask` with `perturb >>= 5` first. A removal leaves a dummy
-//! that is never reused; when `fill * 5 >= mask * 3` after an insertion the table is rebuilt
-//! with the smallest power of two above `4 * used` slots, members in the old slot order.
+//! `i = (i * 5 + 1 + perturb) & mask` with `perturb >>= 5` first. A removal leaves a dummy;
+//! an insertion takes the last dummy met along its probe sequence before an empty slot
+//! (observed: F1.8), else the empty slot; when that makes `fill * 5 >= mask * 3` the table is
+//! rebuilt with the smallest power of two above `4 * used` slots, members in the old slot
+//! order.
 
 use crate::registry::SubscriptionKey;
 
@@ -40,10 +42,17 @@ impl Default for PySet {
 }
 
 impl PySet {
-    /// Adds a member known not to be in the set.
+    /// Adds a member known not to be in the set (`set_add_entry`): the last dummy met
+    /// along the probe sequence before an empty slot is reused (with no resize), else the
+    /// empty slot is taken.
     pub(crate) fn insert(&mut self, hash: u64, id: u64) {
         let mask = self.table.len() - 1;
-        let slot = free_slot(&self.table, hash, mask, |slot| matches!(slot, Slot::Empty));
+        let (slot, dummy) = add_slot(&self.table, hash, mask);
+        if let Some(dummy) = dummy {
+            self.table[dummy] = Slot::Member { hash, id };
+            self.used += 1;
+            return;
+        }
         self.table[slot] = Slot::Member { hash, id };
         self.fill += 1;
         self.used += 1;
@@ -91,6 +100,33 @@ impl PySet {
             }
         }
         self.fill = self.used;
+    }
+}
+
+/// The first empty slot along the probe sequence of `hash`, and the last dummy before it.
+fn add_slot(table: &[Slot], hash: u64, mask: usize) -> (usize, Option<usize>) {
+    let mut perturb = hash;
+    let mut i = (hash as usize) & mask;
+    let mut dummy = None;
+    loop {
+        let probes = if i + LINEAR_PROBES <= mask {
+            LINEAR_PROBES
+        } else {
+            0
+        };
+        for (offset, slot) in table[i..=i + probes].iter().enumerate() {
+            match slot {
+                Slot::Empty => return (i + offset, dummy),
+                Slot::Dummy => dummy = Some(i + offset),
+                Slot::Member { .. } => {}
+            }
+        }
+        perturb >>= PERTURB_SHIFT;
+        i = (i
+            .wrapping_mul(5)
+            .wrapping_add(1)
+            .wrapping_add(perturb as usize))
+            & mask;
     }
 }
 
@@ -221,6 +257,8 @@ mod tests {
     fn orders_checked_with_python_3_11() {
         assert_eq!(order(&[30, 10, 20], &[], &[]), [10, 20, 30]);
         assert_eq!(order(&[230, 231], &[230], &[232]), [232, 231]);
+        // F1.8: a re-added member takes the dummy it left (CPython reuses dummies).
+        assert_eq!(order(&[233, 234], &[233], &[233]), [233, 234]);
         assert_eq!(order(&[7, 15], &[], &[]), [15, 7]);
         let forty: Vec<i64> = (800..840).collect();
         assert_eq!(order(&forty, &[], &[]), forty);

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::model::{ModelRef, Pk};
+use crate::model::{Instance, ModelRef, Pk};
 use crate::pyset::{PySet, python_hash};
-use crate::store::Applied;
+use crate::store::{Applied, Table};
 use crate::{Faults, Profile, pyjson};
 
 /// Identifies one WebSocket connection for the life of the server.
@@ -33,6 +33,20 @@ pub(crate) const SUBSCRIPTION_OVERHEAD_BYTES: usize = 128;
 
 /// Bytes accounted per queued frame on top of its text: the queue slot.
 pub(crate) const QUEUED_FRAME_OVERHEAD_BYTES: usize = 32;
+
+/// A model observer's message: what happened to which instance (DCRF's `post_save` and
+/// `post_delete` receivers, PROFILE-NOTES 7), with the row as saved. `dcrf-1.3.0` reads the
+/// data of a create or an update again when the event is rendered; `strict` sends the row
+/// as saved (SPEC §5.8.3).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ObserverEvent {
+    /// A row was inserted (`post_save` with `created`): the action `create`.
+    Created(Instance),
+    /// A row was updated: the action `update`.
+    Updated(Instance),
+    /// A row was deleted: the action `delete`, `data` `{"pk": PK}`.
+    Deleted(Pk),
+}
 
 /// The equality DCRF's per-group `set` of request_ids uses: Python equality, so `1`, `1.0`
 /// (and, in DCRF, `true`) are one member, while `1` and `"1"` are two (observed, fan-out 3.4
@@ -611,68 +625,107 @@ impl SubscriptionRegistry {
     /// subscriber's request_id is spliced into the pre-rendered frame.
     pub(crate) fn publish(&mut self, change: &Applied, model: ModelRef<'_>, faults: &Faults) {
         let profile = self.profile;
-        let (pk, body_prefix) = match change {
+        match change {
             Applied::Saved(instance) => {
                 let data = render_json(profile, &model.render(instance));
-                (
-                    instance.pk.clone(),
-                    event_prefix(profile, &data, "update", 200, faults),
-                )
+                let prefix = event_prefix(profile, &data, "update", 200, faults);
+                self.fan_out(&instance.pk, &prefix, faults);
             }
-            Applied::Deleted(pk) => {
-                if faults.drop_delete_event {
-                    if !profile.is_dcrf() {
-                        self.forget_instance(pk.clone());
-                    }
-                    return;
-                }
-                let data = render_json(profile, &serde_json::json!({ "pk": pk.to_json() }));
-                (
-                    pk.clone(),
-                    event_prefix(profile, &data, "delete", 204, faults),
-                )
-            }
-        };
-        let copies = if faults.duplicate_event { 2 } else { 1 };
-        if let Some(subs) = self.by_pk.get_mut(&pk) {
-            for entry in subs.values_mut() {
-                if !entry.in_group {
-                    continue;
-                }
-                entry.seen = true;
-                // DCRF iterates a Python set; strict keeps the subscription order.
-                let ordered: Vec<&Subscription> = match profile {
-                    Profile::Strict => entry.subscriptions.iter().collect(),
-                    Profile::Dcrf130 => entry
-                        .order
-                        .order()
-                        .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
-                        .collect(),
-                };
-                for sub in ordered {
-                    let request_id: &str = if faults.event_without_request_id {
-                        "null"
-                    } else {
-                        &sub.raw_id
-                    };
-                    let frame = render_event(
-                        profile,
-                        &body_prefix,
-                        request_id,
-                        entry.stream_json.as_deref(),
-                    );
-                    for _ in 1..copies {
-                        entry.sink.push(sub.id, frame.clone());
-                    }
-                    entry.sink.push(sub.id, frame);
-                }
-            }
+            Applied::Deleted(pk) => self.publish_delete(pk, faults),
         }
-        if matches!(change, Applied::Deleted(_)) && !profile.is_dcrf() {
+    }
+
+    /// Queues the event of a model observer's message (`POST /admin/steps`, PROFILE-NOTES
+    /// 6.6 and 7): a delete is sent as [`SubscriptionRegistry::publish`] sends it. Under
+    /// `dcrf-1.3.0` the data of a create or an update is read from `table` now, at delivery,
+    /// and an instance that is gone by then gives DCRF's 404 form (`{"errors": ["Not
+    /// found"], "data": null, "action": "update", "response_status": 404, ...}`); `strict`
+    /// sends the row as saved (SPEC §5.8.3).
+    pub(crate) fn publish_observed(
+        &mut self,
+        event: &ObserverEvent,
+        table: &Table,
+        model: ModelRef<'_>,
+        faults: &Faults,
+    ) {
+        let profile = self.profile;
+        let (saved, action) = match event {
+            ObserverEvent::Deleted(pk) => return self.publish_delete(pk, faults),
+            ObserverEvent::Created(saved) => (saved, "create"),
+            ObserverEvent::Updated(saved) => (saved, "update"),
+        };
+        let shown = match profile {
+            Profile::Dcrf130 => table.get(&saved.pk),
+            Profile::Strict => Some(saved),
+        };
+        let prefix = match shown {
+            Some(instance) => {
+                let data = render_json(profile, &model.render(instance));
+                event_prefix(profile, &data, action, 200, faults)
+            }
+            None => not_found_prefix(profile, action, faults),
+        };
+        self.fan_out(&saved.pk, &prefix, faults);
+    }
+
+    fn publish_delete(&mut self, pk: &Pk, faults: &Faults) {
+        let profile = self.profile;
+        if faults.drop_delete_event {
+            if !profile.is_dcrf() {
+                self.forget_instance(pk.clone());
+            }
+            return;
+        }
+        let data = render_json(profile, &serde_json::json!({ "pk": pk.to_json() }));
+        let prefix = event_prefix(profile, &data, "delete", 204, faults);
+        self.fan_out(pk, &prefix, faults);
+        if !profile.is_dcrf() {
             // No further event for a deleted instance (SPEC §5.6.2); pks are never reused.
             // DCRF keeps the subscription: a row inserted again with the pk reaches it
             // (SPEC §10.9).
-            self.forget_instance(pk);
+            self.forget_instance(pk.clone());
+        }
+    }
+
+    /// Queues `body_prefix` + request_id for every subscription to `pk` whose connection
+    /// is in the instance's group.
+    fn fan_out(&mut self, pk: &Pk, body_prefix: &str, faults: &Faults) {
+        let profile = self.profile;
+        let copies = if faults.duplicate_event { 2 } else { 1 };
+        let Some(subs) = self.by_pk.get_mut(pk) else {
+            return;
+        };
+        for entry in subs.values_mut() {
+            if !entry.in_group {
+                continue;
+            }
+            entry.seen = true;
+            // DCRF iterates a Python set; strict keeps the subscription order.
+            let ordered: Vec<&Subscription> = match profile {
+                Profile::Strict => entry.subscriptions.iter().collect(),
+                Profile::Dcrf130 => entry
+                    .order
+                    .order()
+                    .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
+                    .collect(),
+            };
+            for sub in ordered {
+                let request_id: &str = if faults.event_without_request_id {
+                    "null"
+                } else {
+                    &sub.raw_id
+                };
+                let frame = render_event(
+                    profile,
+                    body_prefix,
+                    request_id,
+                    entry.stream_json.as_deref(),
+                );
+                for _ in 1..copies {
+                    entry.sink.push(sub.id, frame.clone());
+                }
+                entry.sink.push(sub.id, frame);
+            }
         }
     }
 
@@ -715,6 +768,20 @@ fn event_prefix(
     };
     format!(
         "{{{errors}\"data\"{colon}{data}{comma}\"action\"{colon}\"{action}\"{comma}\"response_status\"{colon}{status}{comma}\"request_id\"{colon}"
+    )
+}
+
+/// Everything of DCRF's event for an instance that is gone when the event is rendered
+/// (PROFILE-NOTES 6.6), up to the value of `request_id`.
+fn not_found_prefix(profile: Profile, action: &str, faults: &Faults) -> String {
+    let (colon, comma) = separators(profile);
+    let errors = if faults.missing_errors_key {
+        String::new()
+    } else {
+        format!("\"errors\"{colon}[\"Not found\"]{comma}")
+    };
+    format!(
+        "{{{errors}\"data\"{colon}null{comma}\"action\"{colon}\"{action}\"{comma}\"response_status\"{colon}404{comma}\"request_id\"{colon}"
     )
 }
 
@@ -763,7 +830,6 @@ fn render_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Instance;
     use serde_json::json;
 
     #[test]

@@ -98,6 +98,16 @@ impl Server {
     pub(crate) fn model(&self) -> ModelRef<'_> {
         ModelRef::of(self.config.model.as_ref())
     }
+
+    /// Where the table is persisted, if anywhere.
+    pub(crate) fn data_path(&self) -> Option<&std::path::Path> {
+        self.data_path.as_deref()
+    }
+
+    /// Whether the table is shared with other processes through Redis.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
 }
 
 /// Why a mutation was not applied.

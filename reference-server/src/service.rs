@@ -26,6 +26,9 @@ use crate::server::{MutateError, Server};
 use crate::store::{Applied, Mutation};
 use crate::ws::Endpoint;
 
+/// The admin endpoint that runs several ORM steps in one request ([`crate::steps`]).
+const STEPS_PATH: &str = "/admin/steps";
+
 /// Largest admin request body accepted.
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
@@ -70,7 +73,7 @@ pub(crate) async fn handle(
                 e.observer, e.crud, e.multiplexed
             )
         })
-    } else if admin_collection(&ctx.server, &path).is_some() {
+    } else if path == STEPS_PATH || admin_collection(&ctx.server, &path).is_some() {
         admin(&ctx, request, &path).await
     } else if ctx.overflow {
         too_many_connections(&ctx.server)
@@ -332,6 +335,16 @@ fn admin_collection<'p>(server: &Server, path: &'p str) -> Option<&'p str> {
 
 async fn route(server: &Server, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
     let model = server.model();
+    if path == STEPS_PATH {
+        if method != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let (status, body) = match crate::steps::parse(body) {
+            Ok(request) => crate::steps::run(server, &request).await,
+            Err(answer) => answer,
+        };
+        return json_response(status, &body);
+    }
     let Some(tail) = admin_collection(server, path) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };

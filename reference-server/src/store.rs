@@ -269,6 +269,10 @@ impl Table {
                     self.next_pk = previous_next;
                     return None;
                 }
+                if let Some(id) = pk.as_int() {
+                    // SQLite's AUTOINCREMENT counter follows an explicit rowid above it.
+                    self.next_pk = self.next_pk.max(id.saturating_add(1));
+                }
                 let instance = Instance {
                     pk: pk.clone(),
                     fields,

@@ -158,3 +158,44 @@ async fn a_corrupt_data_file_names_the_place_and_the_expectation() {
         assert_eq!(std::fs::read_to_string(&data).expect("read"), text);
     }
 }
+
+#[tokio::test]
+async fn committed_steps_are_written_and_rolled_back_ones_are_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("users.json");
+    let server = start(config(&data)).await;
+    let admin = AdminClient::new(&server.http_url()).expect("url");
+    let run = |body: serde_json::Value| {
+        let admin = admin.clone();
+        async move {
+            within("steps", admin.request("POST", "/admin/steps", Some(&body)))
+                .await
+                .expect("steps")
+        }
+    };
+    let committed = run(serde_json::json!({"atomic": true, "steps": [
+        {"op": "insert", "pk": 40, "set": {"username": "forty", "email": "40@x"}},
+        {"op": "fetch", "as": "one", "pk": 1},
+        {"op": "delete", "obj": "one"},
+    ]}))
+    .await;
+    assert_eq!(committed.status, 200, "{}", committed.body);
+    let rolled_back = run(
+        serde_json::json!({"atomic": true, "rollback": true, "steps": [
+            {"op": "insert", "pk": 41, "set": {"username": "forty-one"}},
+        ]}),
+    )
+    .await;
+    assert_eq!(rolled_back.json()["committed"], false);
+    server.shutdown().await;
+    let text = std::fs::read_to_string(&data).expect("the data file");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let ids: Vec<i64> = file["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|user| user["id"].as_i64())
+        .collect();
+    assert_eq!(ids, [2, 3, 40]);
+    assert_eq!(file["next_pk"], 41, "the explicit pk moved the counter");
+}

@@ -496,3 +496,19 @@ async fn a_redis_restart_is_logged_survived_and_caught_up() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_are_not_supported_with_redis() {
+    let redis = RedisServer::start();
+    let node = start(config(&redis, &prefix())).await;
+    let t = Transcript::default();
+    let admin = Admin::new(&node, &t);
+    let body = r#"{"atomic": true, "steps": [{"op": "fetch", "as": "a", "pk": 1}]}"#;
+    let response = admin.raw("POST", "/admin/steps", Some(body)).await;
+    assert_eq!(response.status, 501, "{}", response.body);
+    assert_eq!(
+        response.json(),
+        json!({"error": "POST /admin/steps is not supported with --redis"})
+    );
+    node.shutdown().await;
+}

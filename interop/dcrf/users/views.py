@@ -1,7 +1,7 @@
 """Out-of-band admin HTTP API (same Daphne port as the WebSockets).
 
-The Rust reference server implements this exact API too (POST /admin/steps,
-added for issue 9, is not in it yet: see PROFILE-NOTES.md section 9):
+The Rust reference server implements this exact API too, POST /admin/steps
+included (reference-server/src/steps.rs; PROFILE-NOTES.md section 9):
 
   GET    /healthz                 -> 200 text/plain "ok"
   POST   /admin/users             body {"username": str, "email": str, "password"?: str}
