@@ -202,15 +202,23 @@ impl Target {
     /// The layout of the project's two interop servers (the reference server and the Django
     /// project in `interop/dcrf/`): `url` is the observer endpoint ending in `/ws/`, the CRUD
     /// endpoint is `/ws/full/`, the multiplexer is `/ws/multiplexed/` with stream `users`,
-    /// and the admin HTTP API on the same port is the mutation hook.
+    /// and the admin HTTP API on the same port is the mutation hook (`POST /admin/steps`
+    /// inserts a row with a deleted key again, for SPEC 5.6.3).
     pub fn interop_layout(url: impl Into<String>) -> Self {
         let url = url.into();
         let base = url.trim_end_matches('/').to_owned();
-        Target {
+        let mut target = Target {
             full_url: Some(format!("{base}/full/")),
             multiplexed_url: Some(format!("{base}/multiplexed/")),
             ..Target::new(url)
+        };
+        if let MutationConfig::Http(http) = &mut target.mutation {
+            // Both interop servers run ORM-like steps at POST /admin/steps; an `insert` puts a
+            // row with a given key (SPEC 5.6.3).
+            http.recreate = Some(INTEROP_RECREATE.to_owned());
+            http.recreate_body = Some(INTEROP_RECREATE_BODY.to_owned());
         }
+        target
     }
 
     /// Reads a target from a TOML file, replacing `${VAR}` in every string by the
@@ -764,6 +772,12 @@ impl ShellMutation {
         Duration::from_millis(self.timeout_ms)
     }
 }
+
+/// The recreate request of the interop layout ([`Target::interop_layout`]).
+pub const INTEROP_RECREATE: &str = "POST /admin/steps";
+
+/// The body of [`INTEROP_RECREATE`]: one `insert` step, outside a transaction.
+pub const INTEROP_RECREATE_BODY: &str = r#"{"atomic": false, "steps": [{"op": "insert", "pk": {pk}, "set": {"username": "{value}", "email": "{email}"}}]}"#;
 
 /// The password the lab layout's hooks give the users they create (`{password}`).
 pub const DEFAULT_PASSWORD: &str = "conformance-password";

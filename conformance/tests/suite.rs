@@ -170,6 +170,38 @@ fn fault_greeting_fails_the_no_greeting_case() {
 }
 
 #[test]
+fn a_recreated_key_sent_as_an_update_fails_5_6_3() {
+    // The subscription survives the delete only under dcrf-1.3.0 (strict ends it).
+    let runtime = runtime();
+    let run_with = |recreate_as_update: bool| {
+        runtime.block_on(async {
+            let mut config = ServerConfig {
+                profile: dcrf_reference_server::Profile::Dcrf130,
+                ..ServerConfig::default()
+            };
+            config.faults.recreate_as_update = recreate_as_update;
+            let server = EmbeddedServer::start(config)
+                .await
+                .expect("the reference server starts");
+            let options = RunOptions {
+                filter: vec!["5.6.3".into()],
+                ..generous()
+            };
+            let report = run(&server.target(), &options, |_, _, _| {})
+                .await
+                .expect("the run can be made");
+            server.shutdown().await;
+            report
+        })
+    };
+    let honest = run_with(false);
+    let case = honest.case("5.6.3").expect("case");
+    assert_eq!(case.verdict, Verdict::NonStrict, "{}", describe(&honest));
+    assert!(case.message.contains("create event"), "{}", case.message);
+    assert_fails(&run_with(true), &["5.6.3"]);
+}
+
+#[test]
 fn a_server_that_refuses_one_mebibyte_fails_2_2_6() {
     let runtime = runtime();
     let report = runtime.block_on(async {

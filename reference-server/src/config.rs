@@ -181,11 +181,16 @@ pub enum Fault {
     /// A frame is sent as soon as the socket opens, before any request (breaks SPEC §2.2.8).
     #[value(name = "greeting")]
     Greeting,
+    /// A row inserted again with the key of a deleted instance reaches the subscriptions
+    /// that survived the delete (`dcrf-1.3.0`) as an `update` event instead of a `create`
+    /// event (breaks SPEC §5.6.3).
+    #[value(name = "recreate-as-update")]
+    RecreateAsUpdate,
 }
 
 impl Fault {
     /// Every fault, in documentation order.
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 16] = [
         Fault::EventWithoutRequestId,
         Fault::EventAfterUnsubscribe,
         Fault::DuplicateEvent,
@@ -201,6 +206,7 @@ impl Fault {
         Fault::IgnoreUnknownStream,
         Fault::EventsAfterUnsubscribeBacklog,
         Fault::Greeting,
+        Fault::RecreateAsUpdate,
     ];
 
     /// The command-line name, such as `event-without-request-id`.
@@ -221,6 +227,7 @@ impl Fault {
             Fault::IgnoreUnknownStream => "ignore-unknown-stream",
             Fault::EventsAfterUnsubscribeBacklog => "events-after-unsubscribe-backlog",
             Fault::Greeting => "greeting",
+            Fault::RecreateAsUpdate => "recreate-as-update",
         }
     }
 }
@@ -258,6 +265,8 @@ pub struct Faults {
     pub events_after_unsubscribe_backlog: bool,
     /// [`Fault::Greeting`].
     pub greeting: bool,
+    /// [`Fault::RecreateAsUpdate`].
+    pub recreate_as_update: bool,
 }
 
 impl Faults {
@@ -284,6 +293,7 @@ impl Faults {
             Fault::IgnoreUnknownStream => &mut self.ignore_unknown_stream,
             Fault::EventsAfterUnsubscribeBacklog => &mut self.events_after_unsubscribe_backlog,
             Fault::Greeting => &mut self.greeting,
+            Fault::RecreateAsUpdate => &mut self.recreate_as_update,
         };
         *flag = true;
         self
@@ -307,6 +317,7 @@ impl Faults {
             Fault::IgnoreUnknownStream => self.ignore_unknown_stream,
             Fault::EventsAfterUnsubscribeBacklog => self.events_after_unsubscribe_backlog,
             Fault::Greeting => self.greeting,
+            Fault::RecreateAsUpdate => self.recreate_as_update,
         }
     }
 

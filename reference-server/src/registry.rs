@@ -651,8 +651,8 @@ impl SubscriptionRegistry {
         let profile = self.profile;
         let (saved, action) = match event {
             ObserverEvent::Deleted(pk) => return self.publish_delete(pk, faults),
-            ObserverEvent::Created(saved) => (saved, "create"),
-            ObserverEvent::Updated(saved) => (saved, "update"),
+            ObserverEvent::Created(saved) if !faults.recreate_as_update => (saved, "create"),
+            ObserverEvent::Created(saved) | ObserverEvent::Updated(saved) => (saved, "update"),
         };
         let shown = match profile {
             Profile::Dcrf130 => table.get(&saved.pk),

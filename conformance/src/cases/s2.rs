@@ -272,8 +272,7 @@ async fn one_mebibyte_message(ctx: Ctx) -> Step<Finding> {
 
 async fn invalid_utf8_text_frame(ctx: Ctx) -> Step<Finding> {
     let mut a = ctx.open("a").await?;
-    let mut bytes =
-        br#"{"action": "retrieve", "request_id": 1550112, "pk": 1, "note": ""#.to_vec();
+    let mut bytes = br#"{"action": "retrieve", "request_id": 1550112, "pk": 1, "note": ""#.to_vec();
     bytes.extend_from_slice(&[0xff, 0xfe]);
     bytes.extend_from_slice(br#""}"#);
     a.send_text_bytes(bytes, ctx.until()).await?;
