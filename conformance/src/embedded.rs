@@ -37,9 +37,17 @@ impl EmbeddedServer {
     }
 
     /// The target describing this server: observer, CRUD and multiplexed endpoints and the
-    /// admin HTTP API as the mutation hook.
+    /// admin HTTP API as the mutation hook. With Redis the server has no `POST /admin/steps`,
+    /// so the target has no recreate request (case 5.6.3 is skipped).
     pub fn target(&self) -> Target {
-        Target::interop_layout(self.ws_url())
+        let mut target = Target::interop_layout(self.ws_url());
+        if self.handle.redis_state().is_some()
+            && let crate::target::MutationConfig::Http(http) = &mut target.mutation
+        {
+            http.recreate = None;
+            http.recreate_body = None;
+        }
+        target
     }
 
     /// Stops the server.

@@ -43,10 +43,12 @@ fn run_with(mutation: impl FnOnce(&Target) -> MutationConfig) -> RunReport {
 }
 
 fn assert_conforms(report: &RunReport) {
+    // 5.6.3 needs a request that inserts a row with a given key, which these hooks lack.
     let bad: Vec<String> = report
         .cases
         .iter()
         .filter(|case| case.level == Level::Must && case.verdict != Verdict::Pass)
+        .filter(|case| !(case.id == "5.6.3" && matches!(case.verdict, Verdict::Skipped { .. })))
         .map(|case| format!("{} {}: {}", case.id, case.verdict.label(), case.message))
         .collect();
     assert!(
