@@ -214,6 +214,26 @@ fn validation_replies_match_the_recorded_drf_ones() {
                 ));
             }
         }
+        // A unique name, recorded in interop/shop/OBSERVATIONS.md section 5 (not in the
+        // JSON lines): "Hand grinder" is a seeded product.
+        let frame = json!({"action": "create", "request_id": "unique",
+            "data": {"name": "Hand grinder", "price": "1.00"}});
+        ws.send(Message::text(frame.to_string()))
+            .await
+            .expect("send");
+        let reply = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a reply within 20 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        let reply: Value = serde_json::from_str(reply.to_text().expect("text")).expect("JSON");
+        let want = json!([{"name": ["product with this name already exists."]}]);
+        if (reply["response_status"].clone(), reply["errors"].clone()) != (json!(400), want.clone())
+        {
+            mismatches.push(format!(
+                "create Hand grinder:\n  DRF        400 {want}\n  stand-in   {reply}"
+            ));
+        }
         mismatches
     });
     assert!(
