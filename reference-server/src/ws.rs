@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::fast_path::{self, CommonRequest, LookupAction};
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
 use crate::serializer::{Mode, lookup_pk, python_str, validate};
 use crate::server::{MutateError, Server};
@@ -144,6 +145,20 @@ struct Connection {
     id: ConnId,
     endpoint: Endpoint,
     sink: Arc<ConnSink>,
+    /// Whether requests of the common shape take the fast path ([`crate::fast_path`]):
+    /// the strict profile, no fault injected, no multiplexer envelope.
+    fast_path: bool,
+}
+
+/// Which decode path a connection uses: the fast path where it applies, or the general
+/// path always (tests compare the two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decode {
+    /// The fast path for requests of the common shape, where the connection allows it.
+    Fast,
+    /// Every frame through the general path.
+    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
+    General,
 }
 
 /// The upgraded byte stream of a connection, whatever carries it.
@@ -154,6 +169,14 @@ type Ws = WebSocketStream<Box<dyn UpgradedIo>>;
 
 /// Runs one upgraded connection to its end; `stream` is past the HTTP handshake.
 pub(crate) async fn run<S>(server: Arc<Server>, stream: S, endpoint: Endpoint)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    run_with(server, stream, endpoint, Decode::Fast).await;
+}
+
+/// [`run`], choosing the decode path.
+pub(crate) async fn run_with<S>(server: Arc<Server>, stream: S, endpoint: Endpoint, decode: Decode)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -170,11 +193,16 @@ where
         limits.outbound_queue_bytes,
         server.registry().meter(),
     );
+    let fast_path = decode == Decode::Fast
+        && server.config.profile == Profile::Strict
+        && server.config.faults == crate::Faults::none()
+        && endpoint != Endpoint::Multiplexed;
     let connection = Connection {
         id: server.next_conn_id(),
         server: Arc::clone(&server),
         endpoint,
         sink,
+        fast_path,
     };
     tracing::debug!(conn = connection.id, ?endpoint, "open");
     connection.serve(&mut ws).await;
@@ -330,6 +358,12 @@ impl Connection {
         if self.server.config.faults.silent {
             return Handled::default();
         }
+        if self.fast_path
+            && let Some(request) = CommonRequest::parse(text)
+            && let Some(handled) = self.handle_common(&request).await
+        {
+            return handled;
+        }
         let value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(error) => {
@@ -411,6 +445,45 @@ impl Connection {
                 )
             }
         }
+    }
+
+    /// Handles a request of the common shape the way [`handle_request`](Self::handle_request)
+    /// does, without its `Value`s (see [`crate::fast_path`]). `None`, before anything was
+    /// done, sends the frame down the general path: an action this endpoint does not offer,
+    /// a subscribe whose request_id is no subscription key.
+    async fn handle_common(&self, request: &CommonRequest<'_>) -> Option<Handled> {
+        let action = request.action;
+        if !self.endpoint.offers(&action.action()) {
+            return None;
+        }
+        let lookup = request.lookup();
+        let subscription_id;
+        let operation = match action {
+            LookupAction::Retrieve => Operation::Retrieve { lookup: &lookup },
+            LookupAction::SubscribeInstance => {
+                subscription_id = request
+                    .request_id()
+                    .filter(RequestId::is_subscription_key)?;
+                Operation::SubscribeInstance {
+                    lookup: &lookup,
+                    request_id: &subscription_id,
+                }
+            }
+            LookupAction::UnsubscribeInstance => Operation::UnsubscribeInstance { lookup: &lookup },
+            LookupAction::Delete => Operation::Delete { lookup: &lookup },
+        };
+        let request_id = request.request_id_value();
+        let outcome = self.perform(operation, request_id.as_ref(), None).await;
+        if outcome.crash {
+            return Some(Handled::crash());
+        }
+        Some(Handled::frame(fast_path::reply_frame(
+            &outcome.errors,
+            &outcome.data,
+            action.name(),
+            outcome.status,
+            request.request_id_text(),
+        )))
     }
 
     /// Handles one request (SPEC §3), unwrapped.
