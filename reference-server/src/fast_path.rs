@@ -518,16 +518,16 @@ mod tests {
             // /ws/ and /ws/full/ (the multiplexed endpoint never takes the fast path).
             let mut input = vec![0x0B, (script % 2) as u8];
             for _ in 0..60 {
-                input.push(0xFF);
-                match rng.below(10) {
+                let piece = match rng.below(10) {
                     // An out-of-band save of pk 1 to 4 (no delete: pks are not reused).
-                    0 => input.extend_from_slice(&[0x0A, rng.below(4) as u8, 0]),
+                    0 => vec![0x0A, rng.below(4) as u8, 0],
                     _ => {
                         let text = frame(&mut rng);
                         common += usize::from(CommonRequest::parse(&text).is_some());
-                        input.extend_from_slice(text.as_bytes());
+                        text.into_bytes()
                     }
-                }
+                };
+                input.extend([0xFF].into_iter().chain(piece));
             }
             inputs.push(input);
         }

@@ -157,7 +157,7 @@ pub(crate) enum Decode {
     /// The fast path for requests of the common shape, where the connection allows it.
     Fast,
     /// Every frame through the general path.
-    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     General,
 }
 
