@@ -194,11 +194,20 @@ impl<'de: 'a, 'a> Visitor<'de> for CommonVisitor<'a> {
     }
 }
 
+/// The `data` of a reply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Data<'a> {
+    /// A value, printed compact.
+    Value(&'a Value),
+    /// Compact JSON text, spliced in as it is (`store::user_json_text`).
+    Json(&'a str),
+}
+
 /// The strict profile's reply frame, as `Reply::to_frame` prints it: `errors`, `data`,
 /// `action` (a name that needs no escape), `response_status`, and the request_id's text.
 pub(crate) fn reply_frame(
     errors: &[Value],
-    data: &Value,
+    data: Data<'_>,
     action: &str,
     status: u16,
     request_id: &str,
@@ -208,7 +217,12 @@ pub(crate) fn reply_frame(
     // Printing `Value`s into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, errors);
     out.extend_from_slice(b",\"data\":");
-    let _ = serde_json::to_writer(&mut out, data);
+    match data {
+        Data::Value(value) => {
+            let _ = serde_json::to_writer(&mut out, value);
+        }
+        Data::Json(text) => out.extend_from_slice(text.as_bytes()),
+    }
     out.extend_from_slice(b",\"action\":\"");
     out.extend_from_slice(action.as_bytes());
     out.extend_from_slice(b"\",\"response_status\":");
@@ -487,12 +501,21 @@ mod tests {
                         .to_frame();
                         let fast = reply_frame(
                             errors,
-                            data,
+                            Data::Value(data),
                             action.name(),
                             status,
                             common.request_id_text(),
                         );
                         assert_eq!(fast, general);
+                        let text = data.to_string();
+                        let spliced = reply_frame(
+                            errors,
+                            Data::Json(&text),
+                            action.name(),
+                            status,
+                            common.request_id_text(),
+                        );
+                        assert_eq!(spliced, general);
                         checked += 1;
                     }
                 }

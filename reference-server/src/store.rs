@@ -14,6 +14,25 @@ pub(crate) fn user_json(user: &UserRecord) -> Value {
     json!({"id": user.id, "username": user.username, "email": user.email})
 }
 
+/// The serialized instance as compact JSON text: `user_json(user).to_string()`, printed
+/// without building the `Value` (the strict profile's replies splice it in).
+pub(crate) fn user_json_text(user: &UserRecord) -> String {
+    /// The fields `user_json` holds, in its order.
+    #[derive(Serialize)]
+    struct Fields<'a> {
+        id: i64,
+        username: &'a str,
+        email: &'a str,
+    }
+    let fields = Fields {
+        id: user.id,
+        username: &user.username,
+        email: &user.email,
+    };
+    // Printing integers and strings to a `String` cannot fail.
+    serde_json::to_string(&fields).unwrap_or_default()
+}
+
 /// The users, by primary key, and the next primary key to hand out.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
@@ -345,4 +364,32 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text is the `Value`'s, for every character a field may hold.
+    #[test]
+    fn user_json_text_prints_user_json() {
+        let mut users = vec![
+            UserRecord::new(1, "test 1", "1@example.com"),
+            UserRecord::new(-7, "", ""),
+            UserRecord::new(i64::MAX, "é ü 中 😀", "a\"b\\c/d"),
+            UserRecord::new(
+                i64::MIN,
+                "\u{0}\u{1}\u{1f}\u{7f}\t\n\r",
+                "\u{2028}\u{2029}\u{fffd}",
+            ),
+        ];
+        users[0].password = Some("secret".into());
+        for user in &users {
+            assert_eq!(
+                user_json_text(user),
+                user_json(user).to_string(),
+                "{user:?}"
+            );
+        }
+    }
 }

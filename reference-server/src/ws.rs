@@ -18,12 +18,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::fast_path::{self, CommonRequest, LookupAction};
+use crate::fast_path::{self, CommonRequest, Data, LookupAction};
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
 use crate::serializer::{Mode, lookup_pk, python_str, validate};
 use crate::server::{MutateError, Server};
-use crate::store::{Applied, Mutation, user_json};
-use crate::{Profile, pyjson};
+use crate::store::{Applied, Mutation, user_json, user_json_text};
+use crate::{Profile, UserRecord, pyjson};
 
 /// The stream name the multiplexed endpoint routes to the full consumer (SPEC §8.2).
 pub(crate) const USERS_STREAM: &str = "users";
@@ -105,6 +105,9 @@ struct Outcome {
     status: u16,
     errors: Vec<Value>,
     data: Value,
+    /// The data as compact JSON text instead of `data` (which is then null): an instance
+    /// printed at once on a fast-path connection ([`Connection::instance_outcome`]).
+    data_json: Option<String>,
     /// No reply: close with 1011 where DCRF's action raises (`dcrf-1.3.0` only).
     crash: bool,
 }
@@ -115,6 +118,7 @@ impl Outcome {
             status,
             errors: Vec::new(),
             data,
+            data_json: None,
             crash: false,
         }
     }
@@ -124,6 +128,7 @@ impl Outcome {
             status,
             errors: vec![Value::String(message.into())],
             data: Value::Null,
+            data_json: None,
             crash: false,
         }
     }
@@ -477,9 +482,13 @@ impl Connection {
         if outcome.crash {
             return Some(Handled::crash());
         }
+        let data = match &outcome.data_json {
+            Some(text) => Data::Json(text),
+            None => Data::Value(&outcome.data),
+        };
         Some(Handled::frame(fast_path::reply_frame(
             &outcome.errors,
-            &outcome.data,
+            data,
             action.name(),
             outcome.status,
             request.request_id_text(),
@@ -618,7 +627,7 @@ impl Connection {
             Operation::Retrieve { lookup } => {
                 let table = server.table().await;
                 match lookup_pk(lookup).and_then(|pk| table.get(pk)) {
-                    Some(user) => Outcome::ok(200, user_json(user)),
+                    Some(user) => self.instance_outcome(200, user),
                     None => Outcome::not_found(),
                 }
             }
@@ -796,6 +805,20 @@ impl Connection {
         self.reply(action, request_id, outcome, stream)
     }
 
+    /// The outcome of an action whose data is the instance `user`. A fast-path connection
+    /// prints it to text at once (its replies splice the text in); any other keeps the
+    /// `Value`, which its profile prints.
+    fn instance_outcome(&self, status: u16, user: &UserRecord) -> Outcome {
+        if self.fast_path {
+            Outcome {
+                data_json: Some(user_json_text(user)),
+                ..Outcome::ok(status, Value::Null)
+            }
+        } else {
+            Outcome::ok(status, user_json(user))
+        }
+    }
+
     fn profile(&self) -> Profile {
         self.server.config.profile
     }
@@ -825,9 +848,14 @@ impl Connection {
         outcome: Outcome,
         stream: Option<&str>,
     ) -> Option<String> {
+        let data = match outcome.data_json {
+            // The instance printed as text: read back into the `Value` it was printed from.
+            Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            None => outcome.data,
+        };
         let reply = Reply {
             errors: outcome.errors,
-            data: outcome.data,
+            data,
             action: ReplyAction::from_value(action.clone()),
             response_status: outcome.status,
             request_id: RequestId::from(request_id.clone()),
@@ -864,6 +892,7 @@ fn validation_error(errors: Value) -> Outcome {
         status: 400,
         errors: vec![errors],
         data: Value::Null,
+        data_json: None,
         crash: false,
     }
 }
