@@ -178,7 +178,8 @@ impl ConnSink {
             || (queue.frames.len() < self.max_frames && queue.bytes + size <= self.max_bytes);
         if !fits {
             drop(queue);
-            if !self.slow.swap(true, Ordering::Relaxed) {
+            // Release: a task that sees the flag (`is_slow`) sees the connection killed.
+            if !self.slow.swap(true, Ordering::AcqRel) {
                 self.meter.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
             self.kill.notify_one();
@@ -209,6 +210,12 @@ impl ConnSink {
         self.meter.queued_bytes.fetch_sub(size, Ordering::Relaxed);
         self.meter.queued_frames.fetch_sub(1, Ordering::Relaxed);
         Some(queued.frame)
+    }
+
+    /// Whether the connection is a slow consumer: set before its kill is notified, and for
+    /// good.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
     }
 
     /// Whether no event is waiting.

@@ -70,6 +70,16 @@ impl Endpoint {
     }
 }
 
+/// What the serve loop does after a message.
+enum Step {
+    /// Read the next message.
+    Next,
+    /// A write was attempted (see [`Connection::guarded`]).
+    Wrote(Option<bool>),
+    /// The connection is over (closed, failed, or the peer left).
+    End,
+}
+
 /// What a request produced.
 #[derive(Default)]
 struct Handled {
@@ -235,73 +245,105 @@ impl Connection {
                     None => return,
                 }
             }
-            let written = tokio::select! {
-                biased;
-                _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
-                    return close(ws, CloseCode::Away, "server shutting down").await;
-                }
-                _ = self.sink.kill.notified() => return self.close_slow(ws).await,
-                incoming = async {
-                    match ready {
-                        Some(incoming) => incoming,
-                        None => ws.next().await,
+            let step = match ready {
+                // A message already read: shutdown and a slow consumer still come first, as
+                // in the select below, checked without registering a waiter for each.
+                Some(incoming) => {
+                    if *shutdown.borrow() || shutdown.has_changed().is_err() {
+                        return close(ws, CloseCode::Away, "server shutting down").await;
                     }
-                } => {
-                    let handled = match incoming {
-                        None => return,
-                        Some(Ok(Message::Text(text))) => {
-                            // Events queued before this request leave before its reply.
-                            if !self.sink.is_empty() {
-                                match self.guarded(write_queued(ws, &self.sink)).await {
-                                    Some(false) => {}
-                                    Some(true) => return self.close_slow(ws).await,
-                                    None => return,
-                                }
-                            }
-                            self.handle_text(text.as_str()).await
-                        }
-                        Some(Ok(Message::Binary(_))) => self.malformed(
-                            &Value::Null,
-                            &Value::Null,
-                            Outcome::error(400, "Binary frames are not supported: send each request as a JSON object in a text frame."),
-                            None,
-                        ),
-                        Some(Ok(_)) => continue,
-                        Some(Err(error)) => return self.read_failed(ws, error).await,
-                    };
-                    if self.server.config.faults.silent {
-                        continue;
+                    if self.sink.is_slow() {
+                        return self.close_slow(ws).await;
                     }
-                    if handled.crash {
-                        tracing::debug!(conn = self.id, "closing with 1011 where DCRF's consumer raises");
-                        return close(ws, CloseCode::Error, "").await;
+                    self.on_message(ws, incoming, &mut unflushed).await
+                }
+                None => tokio::select! {
+                    biased;
+                    _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                        return close(ws, CloseCode::Away, "server shutting down").await;
                     }
-                    self.guarded(async {
-                        if handled.drain_first {
-                            write_queued(ws, &self.sink).await?;
-                        }
-                        for frame in handled.frames {
-                            if self.server.config.faults.binary_replies {
-                                ws.feed(Message::binary(frame.into_bytes())).await?;
-                            } else {
-                                ws.feed(Message::text(frame)).await?;
-                            }
-                        }
-                        unflushed += 1;
-                        Ok(())
-                    })
-                    .await
-                }
-                () = self.sink.wait_ready() => {
-                    self.guarded(write_queued(ws, &self.sink)).await
-                }
+                    _ = self.sink.kill.notified() => return self.close_slow(ws).await,
+                    incoming = ws.next() => self.on_message(ws, incoming, &mut unflushed).await,
+                    () = self.sink.wait_ready() => {
+                        Step::Wrote(self.guarded(write_queued(ws, &self.sink)).await)
+                    }
+                },
             };
-            match written {
-                Some(false) => {}
-                Some(true) => return self.close_slow(ws).await,
-                None => return,
+            match step {
+                Step::Next | Step::Wrote(Some(false)) => {}
+                Step::Wrote(Some(true)) => return self.close_slow(ws).await,
+                Step::Wrote(None) | Step::End => return,
             }
         }
+    }
+
+    /// Handles one message read from the socket: a request is answered (its reply fed, not
+    /// flushed; `unflushed` counts it), anything else as the protocol says.
+    async fn on_message(
+        &self,
+        ws: &mut Ws,
+        incoming: Option<Result<Message, WsError>>,
+        unflushed: &mut usize,
+    ) -> Step {
+        let handled = match incoming {
+            None => return Step::End,
+            Some(Ok(Message::Text(text))) => {
+                // Events queued before this request leave before its reply.
+                if !self.sink.is_empty() {
+                    match self.guarded(write_queued(ws, &self.sink)).await {
+                        Some(false) => {}
+                        Some(true) => {
+                            self.close_slow(ws).await;
+                            return Step::End;
+                        }
+                        None => return Step::End,
+                    }
+                }
+                self.handle_text(text.as_str()).await
+            }
+            Some(Ok(Message::Binary(_))) => self.malformed(
+                &Value::Null,
+                &Value::Null,
+                Outcome::error(
+                    400,
+                    "Binary frames are not supported: send each request as a JSON object in a text frame.",
+                ),
+                None,
+            ),
+            Some(Ok(_)) => return Step::Next,
+            Some(Err(error)) => {
+                self.read_failed(ws, error).await;
+                return Step::End;
+            }
+        };
+        if self.server.config.faults.silent {
+            return Step::Next;
+        }
+        if handled.crash {
+            tracing::debug!(
+                conn = self.id,
+                "closing with 1011 where DCRF's consumer raises"
+            );
+            close(ws, CloseCode::Error, "").await;
+            return Step::End;
+        }
+        Step::Wrote(
+            self.guarded(async {
+                if handled.drain_first {
+                    write_queued(ws, &self.sink).await?;
+                }
+                for frame in handled.frames {
+                    if self.server.config.faults.binary_replies {
+                        ws.feed(Message::binary(frame.into_bytes())).await?;
+                    } else {
+                        ws.feed(Message::text(frame)).await?;
+                    }
+                }
+                *unflushed += 1;
+                Ok(())
+            })
+            .await,
+        )
     }
 
     /// Runs a write, unless the connection turns out to be a slow consumer first: a peer
@@ -311,6 +353,16 @@ impl Connection {
         &self,
         write: impl std::future::Future<Output = Result<(), WsError>>,
     ) -> Option<bool> {
+        // A slow consumer is told by its flag (set before the kill is notified), and a write
+        // that completes at once needs no waiter on the kill: most replies go into
+        // tungstenite's buffer without waiting.
+        if self.sink.is_slow() {
+            return Some(true);
+        }
+        let mut write = std::pin::pin!(write);
+        if let Some(result) = write.as_mut().now_or_never() {
+            return result.ok().map(|()| false);
+        }
         tokio::select! {
             biased;
             _ = self.sink.kill.notified() => Some(true),
