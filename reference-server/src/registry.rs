@@ -137,8 +137,9 @@ pub(crate) struct ConnSink {
     meter: Arc<QueueMeter>,
     /// Woken when an event is queued.
     ready: Notify,
-    /// Woken when the connection must close because its queue overflowed.
-    pub(crate) kill: Notify,
+    /// Woken (every waiter) when the connection must close because its queue overflowed;
+    /// `slow` is set first. Wait with [`ConnSink::killed`].
+    kill: Notify,
 }
 
 impl ConnSink {
@@ -182,7 +183,7 @@ impl ConnSink {
             if !self.slow.swap(true, Ordering::AcqRel) {
                 self.meter.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
-            self.kill.notify_one();
+            self.kill.notify_waiters();
             return;
         }
         queue.frames.push_back(Queued {
@@ -216,6 +217,20 @@ impl ConnSink {
     /// good.
     pub(crate) fn is_slow(&self) -> bool {
         self.slow.load(Ordering::Acquire)
+    }
+
+    /// Completes once the connection is a slow consumer. Any number of these may wait at
+    /// once (the serve loop's, a write's): the kill wakes them all.
+    pub(crate) async fn killed(&self) {
+        loop {
+            // A `Notified` sees every `notify_waiters` after its creation; the flag, set
+            // before the notification, covers the ones before.
+            let notified = self.kill.notified();
+            if self.is_slow() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether no event is waiting.
@@ -640,16 +655,8 @@ impl SubscriptionRegistry {
                     continue;
                 }
                 entry.seen = true;
-                // DCRF iterates a Python set; strict keeps the subscription order.
-                let ordered: Vec<&Subscription> = match profile {
-                    Profile::Strict => entry.subscriptions.iter().collect(),
-                    Profile::Dcrf130 => entry
-                        .order
-                        .order()
-                        .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
-                        .collect(),
-                };
-                for sub in ordered {
+                let entry = &*entry;
+                let emit = |sub: &Subscription| {
                     let request_id: &str = if faults.event_without_request_id {
                         "null"
                     } else {
@@ -665,6 +672,15 @@ impl SubscriptionRegistry {
                         entry.sink.push(sub.id, frame.clone());
                     }
                     entry.sink.push(sub.id, frame);
+                };
+                // DCRF iterates a Python set; strict keeps the subscription order.
+                match profile {
+                    Profile::Strict => entry.subscriptions.iter().for_each(emit),
+                    Profile::Dcrf130 => entry
+                        .order
+                        .order()
+                        .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
+                        .for_each(emit),
                 }
             }
         }

@@ -227,7 +227,15 @@ where
 
 impl Connection {
     async fn serve(&self, ws: &mut Ws) {
-        let mut shutdown = self.server.shutdown.clone();
+        // Shutdown and the kill of a slow consumer are awaited by futures that live as long
+        // as the loop, so that each wake-up polls them instead of registering and removing
+        // a waiter on each; `shutdown` is read directly where a message is already at hand.
+        let shutdown = self.server.shutdown.clone();
+        let mut stopping = self.server.shutdown.clone();
+        let mut stopping = std::pin::pin!(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+        let mut killed = std::pin::pin!(self.sink.killed());
         // Replies written since the last flush. They are flushed once no further request is
         // already readable (or after BATCH of them): pipelined requests cost one flush per
         // batch, not one per reply, and a reply never waits for a request still to come.
@@ -259,10 +267,10 @@ impl Connection {
                 }
                 None => tokio::select! {
                     biased;
-                    _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                    () = &mut stopping => {
                         return close(ws, CloseCode::Away, "server shutting down").await;
                     }
-                    _ = self.sink.kill.notified() => return self.close_slow(ws).await,
+                    () = &mut killed => return self.close_slow(ws).await,
                     incoming = ws.next() => self.on_message(ws, incoming, &mut unflushed).await,
                     () = self.sink.wait_ready() => {
                         Step::Wrote(self.guarded(write_queued(ws, &self.sink)).await)
@@ -365,7 +373,7 @@ impl Connection {
         }
         tokio::select! {
             biased;
-            _ = self.sink.kill.notified() => Some(true),
+            () = self.sink.killed() => Some(true),
             result = write => result.ok().map(|()| false),
         }
     }
