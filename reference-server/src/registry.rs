@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::task::AtomicWaker;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use crate::pyset::{PySet, python_hash};
 use crate::store::{Applied, user_json};
@@ -135,11 +135,10 @@ pub(crate) struct ConnSink {
     max_bytes: usize,
     slow: AtomicBool,
     meter: Arc<QueueMeter>,
-    /// Woken when an event is queued.
-    ready: Notify,
-    /// Woken (every waiter) when the connection must close because its queue overflowed;
-    /// `slow` is set first. Wait with [`ConnSink::killed`].
-    kill: Notify,
+    /// The connection's task, woken when an event is queued and when the connection must
+    /// close because its queue overflowed (`slow` is set first). Only that task waits on a
+    /// sink ([`ConnSink::wait_ready`], [`ConnSink::killed`]): one waker, no waiter list.
+    task: AtomicWaker,
 }
 
 impl ConnSink {
@@ -154,8 +153,7 @@ impl ConnSink {
             max_bytes,
             slow: AtomicBool::new(false),
             meter,
-            ready: Notify::new(),
-            kill: Notify::new(),
+            task: AtomicWaker::new(),
         })
     }
 
@@ -183,7 +181,7 @@ impl ConnSink {
             if !self.slow.swap(true, Ordering::AcqRel) {
                 self.meter.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
-            self.kill.notify_waiters();
+            self.task.wake();
             return;
         }
         queue.frames.push_back(Queued {
@@ -198,7 +196,7 @@ impl ConnSink {
         self.meter
             .peak_per_connection
             .fetch_max(bytes, Ordering::Relaxed);
-        self.ready.notify_one();
+        self.task.wake();
     }
 
     /// Takes the oldest queued event.
@@ -219,18 +217,19 @@ impl ConnSink {
         self.slow.load(Ordering::Acquire)
     }
 
-    /// Completes once the connection is a slow consumer. Any number of these may wait at
-    /// once (the serve loop's, a write's): the kill wakes them all.
+    /// Completes once the connection is a slow consumer. For the connection's own task
+    /// only (see `task`); several may wait in it at once.
     pub(crate) async fn killed(&self) {
-        loop {
-            // A `Notified` sees every `notify_waiters` after its creation; the flag, set
-            // before the notification, covers the ones before.
-            let notified = self.kill.notified();
+        // Registered before the check: a kill after the check wakes the task.
+        std::future::poll_fn(|cx| {
+            self.task.register(cx.waker());
             if self.is_slow() {
-                return;
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
             }
-            notified.await;
-        }
+        })
+        .await;
     }
 
     /// Whether no event is waiting.
@@ -238,15 +237,19 @@ impl ConnSink {
         self.lock().frames.is_empty()
     }
 
-    /// Waits until an event is queued (returns at once when one is).
+    /// Waits until an event is queued (returns at once when one is). For the connection's
+    /// own task only (see `task`).
     pub(crate) async fn wait_ready(&self) {
-        loop {
-            if !self.is_empty() {
-                return;
+        // Registered before the check: a push after the check wakes the task.
+        std::future::poll_fn(|cx| {
+            self.task.register(cx.waker());
+            if self.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
             }
-            // A push between the check and this wait leaves a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
+        })
+        .await;
     }
 
     /// Removes the queued events of `cancelled` subscriptions (SPEC §5.4.2). Returns how many.

@@ -404,8 +404,14 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 async fn frames_sent_with_the_handshake_are_answered() {
     let server = start_default().await;
     let mut bytes = upgrade_request(&server, "").into_bytes();
-    bytes.extend(client_frame(0x1, br#"{"action":"retrieve","request_id":7,"pk":1}"#));
-    bytes.extend(client_frame(0x1, br#"{"action":"retrieve","request_id":8,"pk":2}"#));
+    bytes.extend(client_frame(
+        0x1,
+        br#"{"action":"retrieve","request_id":7,"pk":1}"#,
+    ));
+    bytes.extend(client_frame(
+        0x1,
+        br#"{"action":"retrieve","request_id":8,"pk":2}"#,
+    ));
     bytes.extend(client_frame(0x8, &1000u16.to_be_bytes()));
     let mut stream = within("connect", TcpStream::connect(server.local_addr()))
         .await
