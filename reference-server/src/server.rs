@@ -457,13 +457,19 @@ async fn serve_connection(server: Arc<Server>, stream: TcpStream, peer: SocketAd
 async fn run_upgraded(server: Arc<Server>, upgraded: hyper::upgrade::Upgraded, endpoint: Endpoint) {
     use tokio::io::AsyncReadExt;
     match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) if parts.read_buf.is_empty() => {
-            crate::ws::run(server, parts.io.into_inner(), endpoint).await;
-        }
         Ok(parts) => {
-            let (read, write) = parts.io.into_inner().into_split();
-            let read = std::io::Cursor::new(parts.read_buf).chain(read);
-            crate::ws::run(server, tokio::io::join(read, write), endpoint).await;
+            let stream = parts.io.into_inner();
+            // `read_buf` is a slice of hyper's read buffer, empty or not: holding it for the
+            // life of the connection would keep that whole buffer. Its bytes are copied.
+            let early = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            if early.is_empty() {
+                crate::ws::run(server, stream, endpoint).await;
+            } else {
+                let (read, write) = stream.into_split();
+                let read = std::io::Cursor::new(early).chain(read);
+                crate::ws::run(server, tokio::io::join(read, write), endpoint).await;
+            }
         }
         Err(upgraded) => crate::ws::run(server, TokioIo::new(upgraded), endpoint).await,
     }
