@@ -114,12 +114,18 @@ impl Handled {
 struct Outcome {
     status: u16,
     errors: Vec<Value>,
-    data: Value,
-    /// The data as compact JSON text instead of `data` (which is then null): an instance
-    /// printed at once on a fast-path connection ([`Connection::instance_outcome`]).
-    data_json: Option<String>,
+    data: OutcomeData,
     /// No reply: close with 1011 where DCRF's action raises (`dcrf-1.3.0` only).
     crash: bool,
+}
+
+/// The data of an outcome.
+enum OutcomeData {
+    /// A value, printed as the profile prints JSON.
+    Value(Value),
+    /// A value's compact JSON text: an instance printed at once on a fast-path connection
+    /// ([`Connection::instance_outcome`]).
+    Json(String),
 }
 
 impl Outcome {
@@ -127,8 +133,7 @@ impl Outcome {
         Outcome {
             status,
             errors: Vec::new(),
-            data,
-            data_json: None,
+            data: OutcomeData::Value(data),
             crash: false,
         }
     }
@@ -137,8 +142,7 @@ impl Outcome {
         Outcome {
             status,
             errors: vec![Value::String(message.into())],
-            data: Value::Null,
-            data_json: None,
+            data: OutcomeData::Value(Value::Null),
             crash: false,
         }
     }
@@ -542,9 +546,9 @@ impl Connection {
         if outcome.crash {
             return Some(Handled::crash());
         }
-        let data = match &outcome.data_json {
-            Some(text) => Data::Json(text),
-            None => Data::Value(&outcome.data),
+        let data = match &outcome.data {
+            OutcomeData::Json(text) => Data::Json(text),
+            OutcomeData::Value(value) => Data::Value(value),
         };
         Some(Handled::frame(fast_path::reply_frame(
             &outcome.errors,
@@ -871,7 +875,7 @@ impl Connection {
     fn instance_outcome(&self, status: u16, user: &UserRecord) -> Outcome {
         if self.fast_path {
             Outcome {
-                data_json: Some(user_json_text(user)),
+                data: OutcomeData::Json(user_json_text(user)),
                 ..Outcome::ok(status, Value::Null)
             }
         } else {
@@ -908,10 +912,10 @@ impl Connection {
         outcome: Outcome,
         stream: Option<&str>,
     ) -> Option<String> {
-        let data = match outcome.data_json {
+        let data = match outcome.data {
             // The instance printed as text: read back into the `Value` it was printed from.
-            Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-            None => outcome.data,
+            OutcomeData::Json(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            OutcomeData::Value(value) => value,
         };
         let reply = Reply {
             errors: outcome.errors,
@@ -951,8 +955,7 @@ fn validation_error(errors: Value) -> Outcome {
     Outcome {
         status: 400,
         errors: vec![errors],
-        data: Value::Null,
-        data_json: None,
+        data: OutcomeData::Value(Value::Null),
         crash: false,
     }
 }
