@@ -33,9 +33,9 @@ use serde_json::value::RawValue;
 pub(crate) struct CommonRequest<'a> {
     /// One of the lookup actions.
     pub(crate) action: LookupAction,
-    /// The request_id's JSON text, when the frame has one: a number, `null`, `true`,
-    /// `false`, or a string without escapes, so that the general path prints it back
-    /// as this same text.
+    /// The request_id's JSON text, when the frame has one: a number without an exponent,
+    /// `null`, `true`, `false`, or a string without escapes, so that the general path
+    /// prints it back as this same text.
     request_id: Option<&'a RawValue>,
     /// The lookup argument's JSON text (`pk`): not an array or an object.
     pk: &'a RawValue,
