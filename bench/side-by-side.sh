@@ -7,6 +7,11 @@
 #
 #   bash bench/side-by-side.sh        # progress on stderr; environment + markdown table on stdout
 #
+# The machine is shared and noisy: the retrieve, pipelined and fanout scenarios run ROUNDS
+# times (3) for the reference server and the baseline, alternating which goes first, and the
+# table shows the median of the rounds (each round's ratio is printed below it). DCRF and the
+# idle scenario run once.
+#
 # Scenarios, each against a freshly started server of each kind:
 #   retrieve  round trips/s over CONNECTIONS sockets for SECONDS_RETRIEVE seconds;
 #   pipelined replies/s on one socket sending retrieves without waiting (WINDOW unanswered at
@@ -17,7 +22,7 @@
 #             then IDLE_REF (10,000) on the reference server alone: absolute RSS.
 #
 # Env (defaults): CONNECTIONS (16), SECONDS_RETRIEVE (5), WINDOW (1000), FANOUT (1000),
-# CHANGES (10), IDLE (2000), IDLE_REF (10000), SCENARIO_TIMEOUT (300 s per load-tool run),
+# CHANGES (10), IDLE (2000), IDLE_REF (10000), ROUNDS (3), SCENARIO_TIMEOUT (300 s per load-tool run),
 # SERVERS ("reference baseline dcrf": which servers to measure; without dcrf, no Python
 # setup is needed and its column says "not measured").
 # Loopback only. Every wait is bounded (the load tool times out a socket after 30 s, each
@@ -35,6 +40,7 @@ CHANGES="${CHANGES:-10}"
 IDLE="${IDLE:-2000}"
 IDLE_REF="${IDLE_REF:-10000}"
 SCENARIO_TIMEOUT="${SCENARIO_TIMEOUT:-300}"
+ROUNDS="${ROUNDS:-3}"
 
 # Sockets: the load tool holds up to IDLE_REF client ends, the server as many server ends
 # (separate processes, so each needs IDLE_REF plus some headroom).
@@ -126,28 +132,42 @@ start_dcrf() {
 }
 stop() { stop_pid "$PID"; PID=""; }
 
-# run NAME SCENARIO IDLE_COUNT: one load-tool run against the server at ADDR/PID. Its stdout
-# goes to $OUT/NAME-SCENARIO.txt, its stderr to .err; a failure is recorded, not fatal.
+# run NAME SCENARIO IDLE_COUNT [ROUND]: one load-tool run against the server at ADDR/PID. Its
+# stdout goes to $OUT/NAME-SCENARIO[.ROUND].txt, its stderr to .err; a failure is recorded,
+# not fatal.
 run() {
-    local name=$1 scenario=$2 idle=$3 status=0
-    echo "== $name $scenario on $ADDR (pid $PID, $(ps -o comm= -p "$PID"))" >&2
+    local name=$1 scenario=$2 idle=$3 round=${4:-} status=0
+    local file="$OUT/$name-$scenario${round:+.$round}"
+    cut -d' ' -f1 /proc/loadavg >>"$OUT/loadavg"
+    echo "== $name $scenario${round:+ (round $round)} on $ADDR (pid $PID, $(ps -o comm= -p "$PID"))" >&2
     timeout -k 5 "$SCENARIO_TIMEOUT" "$LOAD" --ws-url "ws://$ADDR/ws/" --admin-url "$ADMIN" \
         --server-pid "$PID" --scenario "$scenario" --connections "$CONNECTIONS" \
         --seconds "$SECONDS_RETRIEVE" --window "$WINDOW" --fanout-sockets "$FANOUT" --changes "$CHANGES" \
-        --idle "$idle" >"$OUT/$name-$scenario.txt" 2>"$OUT/$name-$scenario.err" || status=$?
-    cat "$OUT/$name-$scenario.txt" >&2
+        --idle "$idle" >"$file.txt" 2>"$file.err" || status=$?
+    cat "$file.txt" >&2
     if [ "$status" -ne 0 ]; then
         local why
-        why="$(tail -n 1 "$OUT/$name-$scenario.err" | tr '|' '/')"
+        why="$(tail -n 1 "$file.err" | tr '|' '/')"
         [ "$status" -eq 124 ] && why="killed after ${SCENARIO_TIMEOUT} s"
-        echo "FAILED (exit $status): ${why:-no message}" | tee -a "$OUT/$name-$scenario.txt" >&2
+        echo "FAILED (exit $status): ${why:-no message}" | tee -a "$file.txt" >&2
     fi
 }
 
-for scenario in retrieve pipelined fanout idle; do
-    for server in $SERVERS; do
-        "start_$server"; run "$server" "$scenario" "$IDLE"; stop
+# The reference server and the baseline: ROUNDS rounds of each timed scenario, the order of
+# the servers reversed every other round; DCRF in the first round only.
+reversed() { local out="" item; for item in $1; do out="$item $out"; done; echo "$out"; }
+for scenario in retrieve pipelined fanout; do
+    for round in $(seq 1 "$ROUNDS"); do
+        order="$SERVERS"
+        [ $((round % 2)) -eq 0 ] && order="$(reversed "$SERVERS")"
+        for server in $order; do
+            [ "$server" = dcrf ] && [ "$round" -ne 1 ] && continue
+            "start_$server"; run "$server" "$scenario" "$IDLE" "$round"; stop
+        done
     done
+done
+for server in $SERVERS; do
+    "start_$server"; run "$server" idle "$IDLE"; stop
 done
 case " $SERVERS " in *" reference "*) start_reference; run reference-10k idle "$IDLE_REF"; stop ;; esac
 echo "logs: $OUT" >&2
@@ -158,35 +178,52 @@ mem="$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 pyv="DCRF not measured"
 [ -x interop/dcrf/.venv/bin/python ] && pyv="$(interop/dcrf/.venv/bin/python -c 'import sys, importlib.metadata as m; print("Python %s, " % sys.version.split()[0] + ", ".join("%s %s" % (p, m.version(p)) for p in ("djangochannelsrestframework", "Django", "channels", "daphne", "Twisted")))')"
 echo "- date: $(date -u)"
-echo "- machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+load="$(sort -n "$OUT/loadavg" | sed -n '1p;$p' | paste -sd- -)"
+echo "- machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r), 1-minute load average $load at the start of the load-tool runs, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "- $(rustc --version) (release profile); $pyv"
-echo "- parameters: SERVERS=\"$SERVERS\" CONNECTIONS=$CONNECTIONS SECONDS_RETRIEVE=$SECONDS_RETRIEVE WINDOW=$WINDOW FANOUT=$FANOUT CHANGES=$CHANGES IDLE=$IDLE IDLE_REF=$IDLE_REF"
+echo "- parameters: SERVERS=\"$SERVERS\" ROUNDS=$ROUNDS PROFILE=${PROFILE:-strict} CONNECTIONS=$CONNECTIONS SECONDS_RETRIEVE=$SECONDS_RETRIEVE WINDOW=$WINDOW FANOUT=$FANOUT CHANGES=$CHANGES IDLE=$IDLE IDLE_REF=$IDLE_REF"
 echo
 
-WINDOW="$WINDOW" CONNECTIONS="$CONNECTIONS" SECONDS_RETRIEVE="$SECONDS_RETRIEVE" FANOUT="$FANOUT" CHANGES="$CHANGES" \
+ROUNDS="$ROUNDS" WINDOW="$WINDOW" CONNECTIONS="$CONNECTIONS" SECONDS_RETRIEVE="$SECONDS_RETRIEVE" FANOUT="$FANOUT" CHANGES="$CHANGES" \
     IDLE="$IDLE" IDLE_REF="$IDLE_REF" python3 - "$OUT" <<'PY'
 import pathlib, re, sys
 from os import environ as env
 out = pathlib.Path(sys.argv[1])
 
+def parse(text):
+    f = {}
+    if m := re.search(r"^FAILED.*$", text, re.M):
+        f["failed"] = m[0]
+    if m := re.search(r"= (\d+) round trips/s; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", text):
+        f["rps"], f["rtt50"], f["rtt99"] = float(m[1]), float(m[2]), float(m[3])
+    if m := re.search(r"= (\d+) replies/s", text):
+        f["pps"] = float(m[1])
+    if m := re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", text):
+        f["fan50"], f["fan99"], f["fanmax"] = float(m[1]), float(m[2]), float(m[3])
+    if m := re.search(r"idle: (\d+) subscribed connections opened in ([\d.]+) s; server RSS ([\d.]+) MB \(was ([\d.]+) MB", text):
+        n, f["opened"], f["rss"], f["rss0"] = int(m[1]), float(m[2]), float(m[3]), float(m[4])
+        f["per1k"] = (f["rss"] - f["rss0"]) * 1000 / n
+    return f
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+# Per server: the figures of each round (round 0: a scenario run once), and the median of
+# each figure over the rounds that produced it.
+rounds = {}
 def figures(name):
     f = {}
     for scenario in ("retrieve", "pipelined", "fanout", "idle"):
-        path = out / f"{name}-{scenario}.txt"
-        if not path.exists():
-            continue
-        text = path.read_text()
-        if m := re.search(r"^FAILED.*$", text, re.M):
-            f[f"{scenario}-failed"] = m[0]
-        if m := re.search(r"= (\d+) round trips/s; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms", text):
-            f["rps"], f["rtt50"], f["rtt99"] = float(m[1]), float(m[2]), float(m[3])
-        if m := re.search(r"= (\d+) replies/s", text):
-            f["pps"] = float(m[1])
-        if m := re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", text):
-            f["fan50"], f["fan99"], f["fanmax"] = float(m[1]), float(m[2]), float(m[3])
-        if m := re.search(r"idle: (\d+) subscribed connections opened in ([\d.]+) s; server RSS ([\d.]+) MB \(was ([\d.]+) MB", text):
-            n, f["opened"], f["rss"], f["rss0"] = int(m[1]), float(m[2]), float(m[3]), float(m[4])
-            f["per1k"] = (f["rss"] - f["rss0"]) * 1000 / n
+        paths = sorted(out.glob(f"{name}-{scenario}.*.txt")) or sorted(out.glob(f"{name}-{scenario}.txt"))
+        runs = [parse(path.read_text()) for path in paths]
+        rounds[(name, scenario)] = runs
+        for key in {key for run in runs for key in run if key != "failed"}:
+            f[key] = median([run[key] for run in runs if key in run])
+        failed = [run["failed"] for run in runs if "failed" in run]
+        if failed:
+            f[f"{scenario}-failed"] = failed[0] + (f" ({len(failed)} of {len(runs)} runs)" if len(runs) > 1 else "")
     return f
 
 r, b, d, big = figures("reference"), figures("baseline"), figures("dcrf"), figures("reference-10k")
@@ -254,8 +291,17 @@ rps = over(r, d, "rps")
 f50 = d["fan50"] / r["fan50"] if r.get("fan50") and d.get("fan50") else None
 f99 = d["fan99"] / r["fan99"] if r.get("fan99") and d.get("fan99") else None
 bp, br, bf = over(r, b, "pps"), over(r, b, "rps"), over(r, b, "fan50")
+def per_round(scenario, key):
+    pairs = zip(rounds.get(("reference", scenario), []), rounds.get(("baseline", scenario), []))
+    return ", ".join(f"{a[key] / b[key]:.2f}x" if key in a and key in b and b[key] else "n/a" for a, b in pairs)
+
 print()
-print("Targets (this run):")
+print(f"Reference / baseline in each round ({env['ROUNDS']} rounds; the table shows the medians):")
+print(f"- retrieve round trips/s: {per_round('retrieve', 'rps')}")
+print(f"- pipelined replies/s: {per_round('pipelined', 'pps')}")
+print(f"- fan-out time p50: {per_round('fanout', 'fan50')}; p99: {per_round('fanout', 'fan99')}")
+print()
+print("Targets (this run, medians):")
 print(f"- pipelined retrieves on one connection ≥ 0.8x the baseline: {verdict(None if bp is None else bp >= 0.8)}"
       + (f" ({bp:.2f}x)" if bp else ""))
 print(f"- retrieve round trips ≥ 0.9x the baseline: {verdict(None if br is None else br >= 0.9)}"

@@ -46,7 +46,7 @@ use crate::config::{Config, Limits};
 use crate::model::{Instance, Pk};
 use crate::server::Server;
 use crate::store::Mutation;
-use crate::ws::{self, Endpoint};
+use crate::ws::{self, Decode, Endpoint};
 
 /// Most frames one input sends (repetitions included).
 pub const MAX_FRAMES: usize = 4_096;
@@ -178,9 +178,38 @@ async fn drive(endpoint: Endpoint, steps: Vec<Step>) -> Vec<u8> {
         limits: limits(),
         ..Config::default()
     };
+    drive_with(config, Decode::Fast, endpoint, steps).await
+}
+
+/// Runs `input` (see the module's documentation) against a server with `config`, the
+/// connection decoding with `decode`; checks the properties and returns the bytes the
+/// server wrote. Deterministic: the same input gives the same bytes.
+#[cfg(test)]
+pub(crate) fn transcript(config: Config, decode: Decode, input: &[u8]) -> Vec<u8> {
+    let (endpoint, steps) = script(input);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(drive_with(config, decode, endpoint, steps))
+}
+
+async fn drive_with(
+    config: Config,
+    decode: Decode,
+    endpoint: Endpoint,
+    steps: Vec<Step>,
+) -> Vec<u8> {
+    let limits = config.limits;
     let (server, _shutdown) = Server::in_memory(config).expect("the default fixture loads");
     let (client, server_end) = tokio::io::duplex(16 * 1024);
-    let connection = tokio::spawn(ws::run(Arc::clone(&server), server_end, endpoint));
+    let connection = tokio::spawn(ws::run_with(
+        Arc::clone(&server),
+        server_end,
+        endpoint,
+        decode,
+    ));
     let (mut reader, mut writer) = tokio::io::split(client);
 
     let write = async {
@@ -219,7 +248,6 @@ async fn drive(endpoint: Endpoint, steps: Vec<Step>) -> Vec<u8> {
     check_frames(&written, endpoint);
 
     let stats = server.registry().memory_stats();
-    let limits = limits();
     assert!(
         stats.peak_queued_bytes_per_connection <= limits.outbound_queue_bytes,
         "{stats:?}"

@@ -53,6 +53,7 @@ mod access;
 pub mod admin;
 mod config;
 mod error;
+mod fast_path;
 mod fd;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

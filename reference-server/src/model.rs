@@ -698,6 +698,31 @@ impl<'a> ModelRef<'a> {
         }
     }
 
+    /// [`ModelRef::render`] as compact JSON text, printed without a `Value` for the seed's
+    /// `User` (the strict profile's fast path splices it into the reply).
+    pub(crate) fn render_text(self, instance: &Instance) -> String {
+        match self {
+            ModelRef::User => {
+                /// The fields `render` holds, in its order.
+                #[derive(serde::Serialize)]
+                struct Fields<'a> {
+                    id: i64,
+                    username: &'a str,
+                    email: &'a str,
+                }
+                let text = |name: &str| instance.get(name).and_then(Value::as_str).unwrap_or("");
+                let fields = Fields {
+                    id: instance.pk.as_int().unwrap_or_default(),
+                    username: text("username"),
+                    email: text("email"),
+                };
+                // Printing integers and strings to a `String` cannot fail.
+                serde_json::to_string(&fields).unwrap_or_default()
+            }
+            ModelRef::Schema(model) => model.render(instance).to_string(),
+        }
+    }
+
     /// Every instance in `list` order.
     pub(crate) fn list(self, table: &'a Table) -> Vec<&'a Instance> {
         let mut all: Vec<&Instance> = table.all().collect();
@@ -746,6 +771,30 @@ impl<'a> ModelRef<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The fast path's text is the `Value`'s, for every character a field may hold.
+    #[test]
+    fn user_render_text_prints_render() {
+        let mut users = vec![
+            UserRecord::new(1, "test 1", "1@example.com"),
+            UserRecord::new(-7, "", ""),
+            UserRecord::new(i64::MAX, "é ü 中 😀", "a\"b\\c/d"),
+            UserRecord::new(
+                i64::MIN,
+                "\u{0}\u{1}\u{1f}\u{7f}\t\n\r",
+                "\u{2028}\u{2029}\u{fffd}",
+            ),
+        ];
+        users[0].password = Some("secret".into());
+        for user in &users {
+            let instance = Instance::from_user(user);
+            assert_eq!(
+                ModelRef::User.render_text(&instance),
+                ModelRef::User.render(&instance).to_string(),
+                "{user:?}"
+            );
+        }
+    }
 
     #[test]
     fn dates_print_like_drf() {

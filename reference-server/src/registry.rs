@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::task::AtomicWaker;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use crate::model::{Instance, ModelRef, Pk};
 use crate::pyset::{PySet, python_hash};
@@ -150,10 +150,10 @@ pub(crate) struct ConnSink {
     max_bytes: usize,
     slow: AtomicBool,
     meter: Arc<QueueMeter>,
-    /// Woken when an event is queued.
-    ready: Notify,
-    /// Woken when the connection must close because its queue overflowed.
-    pub(crate) kill: Notify,
+    /// The connection's task, woken when an event is queued and when the connection must
+    /// close because its queue overflowed (`slow` is set first). Only that task waits on a
+    /// sink ([`ConnSink::wait_ready`], [`ConnSink::killed`]): one waker, no waiter list.
+    task: AtomicWaker,
 }
 
 impl ConnSink {
@@ -168,8 +168,7 @@ impl ConnSink {
             max_bytes,
             slow: AtomicBool::new(false),
             meter,
-            ready: Notify::new(),
-            kill: Notify::new(),
+            task: AtomicWaker::new(),
         })
     }
 
@@ -193,10 +192,11 @@ impl ConnSink {
             || (queue.frames.len() < self.max_frames && queue.bytes + size <= self.max_bytes);
         if !fits {
             drop(queue);
-            if !self.slow.swap(true, Ordering::Relaxed) {
+            // Release: a task that sees the flag (`is_slow`) sees the connection killed.
+            if !self.slow.swap(true, Ordering::AcqRel) {
                 self.meter.slow_consumers.fetch_add(1, Ordering::Relaxed);
             }
-            self.kill.notify_one();
+            self.task.wake();
             return;
         }
         queue.frames.push_back(Queued {
@@ -211,7 +211,7 @@ impl ConnSink {
         self.meter
             .peak_per_connection
             .fetch_max(bytes, Ordering::Relaxed);
-        self.ready.notify_one();
+        self.task.wake();
     }
 
     /// Takes the oldest queued event.
@@ -226,20 +226,45 @@ impl ConnSink {
         Some(queued.frame)
     }
 
+    /// Whether the connection is a slow consumer: set before its kill is notified, and for
+    /// good.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+
+    /// Completes once the connection is a slow consumer. For the connection's own task
+    /// only (see `task`); several may wait in it at once.
+    pub(crate) async fn killed(&self) {
+        // Registered before the check: a kill after the check wakes the task.
+        std::future::poll_fn(|cx| {
+            self.task.register(cx.waker());
+            if self.is_slow() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Whether no event is waiting.
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().frames.is_empty()
     }
 
-    /// Waits until an event is queued (returns at once when one is).
+    /// Waits until an event is queued (returns at once when one is). For the connection's
+    /// own task only (see `task`).
     pub(crate) async fn wait_ready(&self) {
-        loop {
-            if !self.is_empty() {
-                return;
+        // Registered before the check: a push after the check wakes the task.
+        std::future::poll_fn(|cx| {
+            self.task.register(cx.waker());
+            if self.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
             }
-            // A push between the check and this wait leaves a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
+        })
+        .await;
     }
 
     /// Removes the queued events of `cancelled` subscriptions (SPEC §5.4.2). Returns how many.
@@ -700,16 +725,8 @@ impl SubscriptionRegistry {
                 continue;
             }
             entry.seen = true;
-            // DCRF iterates a Python set; strict keeps the subscription order.
-            let ordered: Vec<&Subscription> = match profile {
-                Profile::Strict => entry.subscriptions.iter().collect(),
-                Profile::Dcrf130 => entry
-                    .order
-                    .order()
-                    .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
-                    .collect(),
-            };
-            for sub in ordered {
+            let entry = &*entry;
+            let emit = |sub: &Subscription| {
                 let request_id: &str = if faults.event_without_request_id {
                     "null"
                 } else {
@@ -725,6 +742,15 @@ impl SubscriptionRegistry {
                     entry.sink.push(sub.id, frame.clone());
                 }
                 entry.sink.push(sub.id, frame);
+            };
+            // DCRF iterates a Python set; strict keeps the subscription order.
+            match profile {
+                Profile::Strict => entry.subscriptions.iter().for_each(emit),
+                Profile::Dcrf130 => entry
+                    .order
+                    .order()
+                    .filter_map(|id| entry.subscriptions.iter().find(|sub| sub.id == id))
+                    .for_each(emit),
             }
         }
     }

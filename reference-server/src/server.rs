@@ -19,6 +19,7 @@ use crate::registry::SubscriptionRegistry;
 use crate::service::{ConnContext, PendingUpgrade};
 use crate::shared_store::SharedStore;
 use crate::store::{Applied, Mutation, Table, persist};
+use crate::ws::Endpoint;
 use crate::{Config, Error};
 
 /// How long `shutdown` waits for connections to finish their close handshake.
@@ -484,11 +485,35 @@ async fn serve_connection(server: Arc<Server>, stream: TcpStream, peer: SocketAd
         match on_upgrade.await {
             Ok(upgraded) => {
                 server.connections.fetch_add(1, Ordering::SeqCst);
-                crate::ws::run(Arc::clone(&server), TokioIo::new(upgraded), endpoint).await;
+                run_upgraded(Arc::clone(&server), upgraded, endpoint).await;
                 server.connections.fetch_sub(1, Ordering::SeqCst);
             }
             Err(error) => tracing::debug!(%peer, %error, "WebSocket upgrade failed"),
         }
     }
     drop(slot);
+}
+
+/// Runs the WebSocket of an upgraded connection on the TCP stream itself, without hyper's
+/// upgrade wrapper and its two layers of indirection on every read and write. Bytes the
+/// client sent right after its handshake, which hyper has already read, are read first.
+async fn run_upgraded(server: Arc<Server>, upgraded: hyper::upgrade::Upgraded, endpoint: Endpoint) {
+    use tokio::io::AsyncReadExt;
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let stream = parts.io.into_inner();
+            // `read_buf` is a slice of hyper's read buffer, empty or not: holding it for the
+            // life of the connection would keep that whole buffer. Its bytes are copied.
+            let early = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            if early.is_empty() {
+                crate::ws::run(server, stream, endpoint).await;
+            } else {
+                let (read, write) = stream.into_split();
+                let read = std::io::Cursor::new(early).chain(read);
+                crate::ws::run(server, tokio::io::join(read, write), endpoint).await;
+            }
+        }
+        Err(upgraded) => crate::ws::run(server, TokioIo::new(upgraded), endpoint).await,
+    }
 }

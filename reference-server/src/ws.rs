@@ -19,7 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::config::Endpoints;
-use crate::model::ModelRef;
+use crate::fast_path::{self, CommonRequest, Data, LookupAction};
+use crate::model::{Instance, ModelRef};
 use crate::registry::{ConnId, ConnSink, Subscribed, SubscriptionLimits};
 use crate::serializer::{Mode, python_str};
 use crate::server::{MutateError, Server};
@@ -71,6 +72,16 @@ impl Endpoint {
     }
 }
 
+/// What the serve loop does after a message.
+enum Step {
+    /// Read the next message.
+    Next,
+    /// A write was attempted (see [`Connection::guarded`]).
+    Wrote(Option<bool>),
+    /// The connection is over (closed, failed, or the peer left).
+    End,
+}
+
 /// What a request produced.
 #[derive(Default)]
 struct Handled {
@@ -105,9 +116,18 @@ impl Handled {
 struct Outcome {
     status: u16,
     errors: Vec<Value>,
-    data: Value,
+    data: OutcomeData,
     /// No reply: close with 1011 where DCRF's action raises (`dcrf-1.3.0` only).
     crash: bool,
+}
+
+/// The data of an outcome.
+enum OutcomeData {
+    /// A value, printed as the profile prints JSON.
+    Value(Value),
+    /// A value's compact JSON text: an instance printed at once on a fast-path connection
+    /// ([`Connection::instance_outcome`]).
+    Json(String),
 }
 
 impl Outcome {
@@ -115,7 +135,7 @@ impl Outcome {
         Outcome {
             status,
             errors: Vec::new(),
-            data,
+            data: OutcomeData::Value(data),
             crash: false,
         }
     }
@@ -124,7 +144,7 @@ impl Outcome {
         Outcome {
             status,
             errors: vec![Value::String(message.into())],
-            data: Value::Null,
+            data: OutcomeData::Value(Value::Null),
             crash: false,
         }
     }
@@ -146,6 +166,20 @@ struct Connection {
     id: ConnId,
     endpoint: Endpoint,
     sink: Arc<ConnSink>,
+    /// Whether requests of the common shape take the fast path ([`crate::fast_path`]):
+    /// the strict profile, no fault injected, no multiplexer envelope.
+    fast_path: bool,
+}
+
+/// Which decode path a connection uses: the fast path where it applies, or the general
+/// path always (tests compare the two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decode {
+    /// The fast path for requests of the common shape, where the connection allows it.
+    Fast,
+    /// Every frame through the general path.
+    #[cfg_attr(not(test), allow(dead_code))]
+    General,
 }
 
 /// The upgraded byte stream of a connection, whatever carries it.
@@ -156,6 +190,14 @@ type Ws = WebSocketStream<Box<dyn UpgradedIo>>;
 
 /// Runs one upgraded connection to its end; `stream` is past the HTTP handshake.
 pub(crate) async fn run<S>(server: Arc<Server>, stream: S, endpoint: Endpoint)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    run_with(server, stream, endpoint, Decode::Fast).await;
+}
+
+/// [`run`], choosing the decode path.
+pub(crate) async fn run_with<S>(server: Arc<Server>, stream: S, endpoint: Endpoint, decode: Decode)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -172,11 +214,17 @@ where
         limits.outbound_queue_bytes,
         server.registry().meter(),
     );
+    let fast_path = decode == Decode::Fast
+        && server.config.profile == Profile::Strict
+        && server.config.endpoints.lookup_field == dcrf_protocol::DEFAULT_LOOKUP_FIELD
+        && server.config.faults == crate::Faults::none()
+        && endpoint != Endpoint::Multiplexed;
     let connection = Connection {
         id: server.next_conn_id(),
         server: Arc::clone(&server),
         endpoint,
         sink,
+        fast_path,
     };
     tracing::debug!(conn = connection.id, ?endpoint, "open");
     if server.config.faults.greeting {
@@ -190,7 +238,15 @@ where
 
 impl Connection {
     async fn serve(&self, ws: &mut Ws) {
-        let mut shutdown = self.server.shutdown.clone();
+        // Shutdown and the kill of a slow consumer are awaited by futures that live as long
+        // as the loop, so that each wake-up polls them instead of registering and removing
+        // a waiter on each; `shutdown` is read directly where a message is already at hand.
+        let shutdown = self.server.shutdown.clone();
+        let mut stopping = self.server.shutdown.clone();
+        let mut stopping = std::pin::pin!(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+        let mut killed = std::pin::pin!(self.sink.killed());
         // Replies written since the last flush. They are flushed once no further request is
         // already readable (or after BATCH of them): pipelined requests cost one flush per
         // batch, not one per reply, and a reply never waits for a request still to come.
@@ -208,73 +264,105 @@ impl Connection {
                     None => return,
                 }
             }
-            let written = tokio::select! {
-                biased;
-                _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
-                    return close(ws, CloseCode::Away, "server shutting down").await;
-                }
-                _ = self.sink.kill.notified() => return self.close_slow(ws).await,
-                incoming = async {
-                    match ready {
-                        Some(incoming) => incoming,
-                        None => ws.next().await,
+            let step = match ready {
+                // A message already read: shutdown and a slow consumer still come first, as
+                // in the select below, checked without registering a waiter for each.
+                Some(incoming) => {
+                    if *shutdown.borrow() || shutdown.has_changed().is_err() {
+                        return close(ws, CloseCode::Away, "server shutting down").await;
                     }
-                } => {
-                    let handled = match incoming {
-                        None => return,
-                        Some(Ok(Message::Text(text))) => {
-                            // Events queued before this request leave before its reply.
-                            if !self.sink.is_empty() {
-                                match self.guarded(write_queued(ws, &self.sink)).await {
-                                    Some(false) => {}
-                                    Some(true) => return self.close_slow(ws).await,
-                                    None => return,
-                                }
-                            }
-                            self.handle_text(text.as_str()).await
-                        }
-                        Some(Ok(Message::Binary(_))) => self.malformed(
-                            &Value::Null,
-                            &Value::Null,
-                            Outcome::error(400, "Binary frames are not supported: send each request as a JSON object in a text frame."),
-                            None,
-                        ),
-                        Some(Ok(_)) => continue,
-                        Some(Err(error)) => return self.read_failed(ws, error).await,
-                    };
-                    if self.server.config.faults.silent {
-                        continue;
+                    if self.sink.is_slow() {
+                        return self.close_slow(ws).await;
                     }
-                    if handled.crash {
-                        tracing::debug!(conn = self.id, "closing with 1011 where DCRF's consumer raises");
-                        return close(ws, CloseCode::Error, "").await;
+                    self.on_message(ws, incoming, &mut unflushed).await
+                }
+                None => tokio::select! {
+                    biased;
+                    () = &mut stopping => {
+                        return close(ws, CloseCode::Away, "server shutting down").await;
                     }
-                    self.guarded(async {
-                        if handled.drain_first {
-                            write_queued(ws, &self.sink).await?;
-                        }
-                        for frame in handled.frames {
-                            if self.server.config.faults.binary_replies {
-                                ws.feed(Message::binary(frame.into_bytes())).await?;
-                            } else {
-                                ws.feed(Message::text(frame)).await?;
-                            }
-                        }
-                        unflushed += 1;
-                        Ok(())
-                    })
-                    .await
-                }
-                () = self.sink.wait_ready() => {
-                    self.guarded(write_queued(ws, &self.sink)).await
-                }
+                    () = &mut killed => return self.close_slow(ws).await,
+                    incoming = ws.next() => self.on_message(ws, incoming, &mut unflushed).await,
+                    () = self.sink.wait_ready() => {
+                        Step::Wrote(self.guarded(write_queued(ws, &self.sink)).await)
+                    }
+                },
             };
-            match written {
-                Some(false) => {}
-                Some(true) => return self.close_slow(ws).await,
-                None => return,
+            match step {
+                Step::Next | Step::Wrote(Some(false)) => {}
+                Step::Wrote(Some(true)) => return self.close_slow(ws).await,
+                Step::Wrote(None) | Step::End => return,
             }
         }
+    }
+
+    /// Handles one message read from the socket: a request is answered (its reply fed, not
+    /// flushed; `unflushed` counts it), anything else as the protocol says.
+    async fn on_message(
+        &self,
+        ws: &mut Ws,
+        incoming: Option<Result<Message, WsError>>,
+        unflushed: &mut usize,
+    ) -> Step {
+        let handled = match incoming {
+            None => return Step::End,
+            Some(Ok(Message::Text(text))) => {
+                // Events queued before this request leave before its reply.
+                if !self.sink.is_empty() {
+                    match self.guarded(write_queued(ws, &self.sink)).await {
+                        Some(false) => {}
+                        Some(true) => {
+                            self.close_slow(ws).await;
+                            return Step::End;
+                        }
+                        None => return Step::End,
+                    }
+                }
+                self.handle_text(text.as_str()).await
+            }
+            Some(Ok(Message::Binary(_))) => self.malformed(
+                &Value::Null,
+                &Value::Null,
+                Outcome::error(
+                    400,
+                    "Binary frames are not supported: send each request as a JSON object in a text frame.",
+                ),
+                None,
+            ),
+            Some(Ok(_)) => return Step::Next,
+            Some(Err(error)) => {
+                self.read_failed(ws, error).await;
+                return Step::End;
+            }
+        };
+        if self.server.config.faults.silent {
+            return Step::Next;
+        }
+        if handled.crash {
+            tracing::debug!(
+                conn = self.id,
+                "closing with 1011 where DCRF's consumer raises"
+            );
+            close(ws, CloseCode::Error, "").await;
+            return Step::End;
+        }
+        Step::Wrote(
+            self.guarded(async {
+                if handled.drain_first {
+                    write_queued(ws, &self.sink).await?;
+                }
+                for frame in handled.frames {
+                    if self.server.config.faults.binary_replies {
+                        ws.feed(Message::binary(frame.into_bytes())).await?;
+                    } else {
+                        ws.feed(Message::text(frame)).await?;
+                    }
+                }
+                *unflushed += 1;
+                Ok(())
+            })
+            .await,
+        )
     }
 
     /// Runs a write, unless the connection turns out to be a slow consumer first: a peer
@@ -284,9 +372,19 @@ impl Connection {
         &self,
         write: impl std::future::Future<Output = Result<(), WsError>>,
     ) -> Option<bool> {
+        // A slow consumer is told by its flag (set before the kill is notified), and a write
+        // that completes at once needs no waiter on the kill: most replies go into
+        // tungstenite's buffer without waiting.
+        if self.sink.is_slow() {
+            return Some(true);
+        }
+        let mut write = std::pin::pin!(write);
+        if let Some(result) = write.as_mut().now_or_never() {
+            return result.ok().map(|()| false);
+        }
         tokio::select! {
             biased;
-            _ = self.sink.kill.notified() => Some(true),
+            () = self.sink.killed() => Some(true),
             result = write => result.ok().map(|()| false),
         }
     }
@@ -335,6 +433,12 @@ impl Connection {
     async fn handle_text(&self, text: &str) -> Handled {
         if self.server.config.faults.silent {
             return Handled::default();
+        }
+        if self.fast_path
+            && let Some(request) = CommonRequest::parse(text)
+            && let Some(handled) = self.handle_common(&request).await
+        {
+            return handled;
         }
         let value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
@@ -423,6 +527,49 @@ impl Connection {
                 )
             }
         }
+    }
+
+    /// Handles a request of the common shape the way [`handle_request`](Self::handle_request)
+    /// does, without its `Value`s (see [`crate::fast_path`]). `None`, before anything was
+    /// done, sends the frame down the general path: an action this endpoint does not offer,
+    /// a subscribe whose request_id is no subscription key.
+    async fn handle_common(&self, request: &CommonRequest<'_>) -> Option<Handled> {
+        let action = request.action;
+        if !self.endpoint.offers(&action.action()) {
+            return None;
+        }
+        let lookup = request.lookup();
+        let subscription_id;
+        let operation = match action {
+            LookupAction::Retrieve => Operation::Retrieve { lookup: &lookup },
+            LookupAction::SubscribeInstance => {
+                subscription_id = request
+                    .request_id()
+                    .filter(RequestId::is_subscription_key)?;
+                Operation::SubscribeInstance {
+                    lookup: &lookup,
+                    request_id: &subscription_id,
+                }
+            }
+            LookupAction::UnsubscribeInstance => Operation::UnsubscribeInstance { lookup: &lookup },
+            LookupAction::Delete => Operation::Delete { lookup: &lookup },
+        };
+        let request_id = request.request_id_value();
+        let outcome = self.perform(operation, request_id.as_ref(), None).await;
+        if outcome.crash {
+            return Some(Handled::crash());
+        }
+        let data = match &outcome.data {
+            OutcomeData::Json(text) => Data::Json(text),
+            OutcomeData::Value(value) => Data::Value(value),
+        };
+        Some(Handled::frame(fast_path::reply_frame(
+            &outcome.errors,
+            data,
+            action.name(),
+            outcome.status,
+            request.request_id_text(),
+        )))
     }
 
     /// Handles one request (SPEC §3), unwrapped.
@@ -558,7 +705,7 @@ impl Connection {
                 let table = server.table().await;
                 let model = server.model();
                 match model.lookup(lookup).and_then(|pk| table.get(&pk)) {
-                    Some(instance) => Outcome::ok(200, model.render(instance)),
+                    Some(instance) => self.instance_outcome(200, model, instance),
                     None => Outcome::not_found(),
                 }
             }
@@ -756,6 +903,20 @@ impl Connection {
         self.reply(action, request_id, outcome, stream)
     }
 
+    /// The outcome of an action whose data is the instance `user`. A fast-path connection
+    /// prints it to text at once (its replies splice the text in); any other keeps the
+    /// `Value`, which its profile prints.
+    fn instance_outcome(&self, status: u16, model: ModelRef<'_>, instance: &Instance) -> Outcome {
+        if self.fast_path {
+            Outcome {
+                data: OutcomeData::Json(model.render_text(instance)),
+                ..Outcome::ok(status, Value::Null)
+            }
+        } else {
+            Outcome::ok(status, model.render(instance))
+        }
+    }
+
     fn profile(&self) -> Profile {
         self.server.config.profile
     }
@@ -785,9 +946,14 @@ impl Connection {
         outcome: Outcome,
         stream: Option<&str>,
     ) -> Option<String> {
+        let data = match outcome.data {
+            // The instance printed as text: read back into the `Value` it was printed from.
+            OutcomeData::Json(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            OutcomeData::Value(value) => value,
+        };
         let reply = Reply {
             errors: outcome.errors,
-            data: outcome.data,
+            data,
             action: ReplyAction::from_value(action.clone()),
             response_status: outcome.status,
             request_id: RequestId::from(request_id.clone()),
@@ -823,7 +989,7 @@ fn validation_error(errors: Value) -> Outcome {
     Outcome {
         status: 400,
         errors: vec![errors],
-        data: Value::Null,
+        data: OutcomeData::Value(Value::Null),
         crash: false,
     }
 }

@@ -388,6 +388,56 @@ async fn malformed_websocket_handshakes_are_refused() {
     server.shutdown().await;
 }
 
+/// A masked client frame (RFC 6455 §5.2) with a payload under 126 bytes.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+    assert!(payload.len() < 126);
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&MASK);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    frame
+}
+
+/// Frames sent in the same write as the handshake, before the 101 arrives, are read after
+/// it: the server answers them in order, then the close.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_are_answered() {
+    let server = start_default().await;
+    let mut bytes = upgrade_request(&server, "").into_bytes();
+    bytes.extend(client_frame(
+        0x1,
+        br#"{"action":"retrieve","request_id":7,"pk":1}"#,
+    ));
+    bytes.extend(client_frame(
+        0x1,
+        br#"{"action":"retrieve","request_id":8,"pk":2}"#,
+    ));
+    bytes.extend(client_frame(0x8, &1000u16.to_be_bytes()));
+    let mut stream = within("connect", TcpStream::connect(server.local_addr()))
+        .await
+        .expect("connect");
+    within("write", stream.write_all(&bytes))
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    let _ = within("read to the end", stream.read_to_end(&mut raw)).await;
+    let response = String::from_utf8_lossy(&raw);
+    assert_eq!(status(&response), 101, "{response}");
+    // Whatever the profile's separators.
+    let compact = response.replace(' ', "");
+    let first = compact
+        .find(r#""request_id":7}"#)
+        .unwrap_or_else(|| panic!("no reply to the first frame: {response:?}"));
+    let second = compact
+        .find(r#""request_id":8}"#)
+        .unwrap_or_else(|| panic!("no reply to the second frame: {response:?}"));
+    assert!(first < second, "{response:?}");
+    assert!(compact.contains(r#""username":"test2""#), "{response:?}");
+    // The close frame, code 1000, comes last.
+    assert!(raw.ends_with(&[0x88, 0x02, 0x03, 0xE8]), "{raw:?}");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_204_has_no_content_length() {
     let server = start_default().await;
