@@ -926,24 +926,7 @@ impl Conn {
                 text: format!("client sends a binary frame of {} bytes", bytes.len()),
             },
         );
-        let name = self.name.clone();
-        let Some(socket) = self.socket.as_mut() else {
-            return Err(Finding::fail(format!(
-                "connection {name} closed before the client could send"
-            )));
-        };
-        match tokio::time::timeout_at(until, socket.send(Message::binary(bytes))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => {
-                self.mark_closed(None, format!("send failed: {error}"));
-                Err(Finding::fail(format!(
-                    "connection {name}: send failed: {error}"
-                )))
-            }
-            Err(_) => Err(Finding::fail(format!(
-                "connection {name}: the server did not accept a frame before the deadline"
-            ))),
-        }
+        self.send_message(Message::binary(bytes), until).await
     }
 
     /// Sends `bytes` as the payload of one text frame, whether or not they are UTF-8 (SPEC
@@ -964,14 +947,19 @@ impl Conn {
                 ),
             },
         );
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.send_message(Message::Frame(frame), until).await
+    }
+
+    /// Sends one message the log already noted (a binary frame, raw text bytes).
+    async fn send_message(&mut self, message: Message, until: Instant) -> Result<(), Finding> {
         let name = self.name.clone();
         let Some(socket) = self.socket.as_mut() else {
             return Err(Finding::fail(format!(
                 "connection {name} closed before the client could send"
             )));
         };
-        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
-        match tokio::time::timeout_at(until, socket.send(Message::Frame(frame))).await {
+        match tokio::time::timeout_at(until, socket.send(message)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
                 self.mark_closed(None, format!("send failed: {error}"));

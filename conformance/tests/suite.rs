@@ -169,30 +169,34 @@ fn fault_greeting_fails_the_no_greeting_case() {
     assert_fails(&report, &["2.2.8"]);
 }
 
+/// Runs the cases matching `id` against a reference server started with `config`.
+fn run_case_on(config: ServerConfig, id: &str) -> RunReport {
+    runtime().block_on(async {
+        let server = EmbeddedServer::start(config)
+            .await
+            .expect("the reference server starts");
+        let options = RunOptions {
+            filter: vec![id.to_owned()],
+            ..generous()
+        };
+        let report = run(&server.target(), &options, |_, _, _| {})
+            .await
+            .expect("the run can be made");
+        server.shutdown().await;
+        report
+    })
+}
+
 #[test]
 fn a_recreated_key_sent_as_an_update_fails_5_6_3() {
     // The subscription survives the delete only under dcrf-1.3.0 (strict ends it).
-    let runtime = runtime();
     let run_with = |recreate_as_update: bool| {
-        runtime.block_on(async {
-            let mut config = ServerConfig {
-                profile: dcrf_reference_server::Profile::Dcrf130,
-                ..ServerConfig::default()
-            };
-            config.faults.recreate_as_update = recreate_as_update;
-            let server = EmbeddedServer::start(config)
-                .await
-                .expect("the reference server starts");
-            let options = RunOptions {
-                filter: vec!["5.6.3".into()],
-                ..generous()
-            };
-            let report = run(&server.target(), &options, |_, _, _| {})
-                .await
-                .expect("the run can be made");
-            server.shutdown().await;
-            report
-        })
+        let mut config = ServerConfig {
+            profile: dcrf_reference_server::Profile::Dcrf130,
+            ..ServerConfig::default()
+        };
+        config.faults.recreate_as_update = recreate_as_update;
+        run_case_on(config, "5.6.3")
     };
     let honest = run_with(false);
     let case = honest.case("5.6.3").expect("case");
@@ -203,23 +207,9 @@ fn a_recreated_key_sent_as_an_update_fails_5_6_3() {
 
 #[test]
 fn a_server_that_refuses_one_mebibyte_fails_2_2_6() {
-    let runtime = runtime();
-    let report = runtime.block_on(async {
-        let mut config = ServerConfig::strict();
-        config.limits.max_frame_bytes = 64 * 1024;
-        let server = EmbeddedServer::start(config)
-            .await
-            .expect("the reference server starts");
-        let options = RunOptions {
-            filter: vec!["2.2.6".into()],
-            ..generous()
-        };
-        let report = run(&server.target(), &options, |_, _, _| {})
-            .await
-            .expect("the run can be made");
-        server.shutdown().await;
-        report
-    });
+    let mut config = ServerConfig::strict();
+    config.limits.max_frame_bytes = 64 * 1024;
+    let report = run_case_on(config, "2.2.6");
     assert_fails(&report, &["2.2.6"]);
     let case = report.case("2.2.6").expect("case");
     assert!(case.message.contains("1,048,576"), "{}", case.message);

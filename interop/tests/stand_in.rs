@@ -150,6 +150,26 @@ fn without_generated(data: &Value) -> Value {
     data
 }
 
+/// Sends `frame` and returns the next frame, parsed (no subscription is open, so it is the
+/// reply).
+async fn request<S>(ws: &mut S, frame: &Value) -> Value
+where
+    S: futures_util::Sink<Message>
+        + futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+    S::Error: std::fmt::Debug,
+{
+    ws.send(Message::text(frame.to_string()))
+        .await
+        .expect("send");
+    let reply = tokio::time::timeout(Duration::from_secs(20), ws.next())
+        .await
+        .expect("a reply within 20 s")
+        .expect("the socket is open")
+        .expect("a frame");
+    serde_json::from_str(reply.to_text().expect("text")).expect("JSON")
+}
+
 #[test]
 fn validation_replies_match_the_recorded_drf_ones() {
     let recorded =
@@ -179,15 +199,7 @@ fn validation_replies_match_the_recorded_drf_ones() {
             if action == "patch" || action == "update" {
                 frame["pk"] = json!("00000000-0000-4000-8000-000000000003");
             }
-            ws.send(Message::text(frame.to_string()))
-                .await
-                .expect("send");
-            let reply = tokio::time::timeout(Duration::from_secs(20), ws.next())
-                .await
-                .expect("a reply within 20 s")
-                .expect("the socket is open")
-                .expect("a frame");
-            let reply: Value = serde_json::from_str(reply.to_text().expect("text")).expect("JSON");
+            let reply = request(&mut ws, &frame).await;
             let got = json!({
                 "status": reply["response_status"],
                 "errors": reply["errors"],
@@ -218,15 +230,7 @@ fn validation_replies_match_the_recorded_drf_ones() {
         // JSON lines): "Hand grinder" is a seeded product.
         let frame = json!({"action": "create", "request_id": "unique",
             "data": {"name": "Hand grinder", "price": "1.00"}});
-        ws.send(Message::text(frame.to_string()))
-            .await
-            .expect("send");
-        let reply = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a reply within 20 s")
-            .expect("the socket is open")
-            .expect("a frame");
-        let reply: Value = serde_json::from_str(reply.to_text().expect("text")).expect("JSON");
+        let reply = request(&mut ws, &frame).await;
         let want = json!([{"name": ["product with this name already exists."]}]);
         if (reply["response_status"].clone(), reply["errors"].clone()) != (json!(400), want.clone())
         {
