@@ -74,7 +74,12 @@ def _channel_layers():
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [url],
+                    # redis-py 8 reads with a 5 s socket timeout by default, and
+                    # channels_redis 4.3.0 blocks in BZPOPMIN for 5 s (brpop_timeout):
+                    # under load the read times out first, the consumer's receive raises
+                    # "Timeout reading from ...", and a socket is left unanswered. The
+                    # socket timeout must exceed brpop_timeout.
+                    "hosts": [{"address": url, "socket_timeout": 30}],
                     "prefix": os.environ.get("SHOP_REDIS_PREFIX", "shop"),
                 },
             }
